@@ -1,0 +1,817 @@
+//! portsentry.conf: the typed [`Config`], loaded with either dialect's lookup rules.
+//!
+//! In: a path (or bytes) and a [`Dialect`]. Out: a [`Config`] with every key parsed and
+//! validated, plus warnings; or one [`ConfigError`] naming `path:line`. Mode-dependent
+//! cross-checks live in [`Config::validate`]. Nothing here opens a socket or writes a
+//! file; the only I/O is reading the config and (in [`Config::load_ignore`]) the ignore file.
+
+pub mod ignore;
+pub mod lexer;
+pub mod ports;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use ignore::IgnoreList;
+pub use ports::{PortItem, PortSet};
+
+/// Default config path of both dialects.
+pub const DEFAULT_PATH: &str = "/etc/portsentry/portsentry.conf";
+
+/// Which program's rules the config is read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Portsentry 2.x: unknown keys are errors, the last duplicate wins.
+    V2,
+    /// Portsentry 1.2: unknown keys are ignored, the first occurrence wins, a bad port
+    /// item is skipped with a warning.
+    Legacy,
+}
+
+/// 2.x detection mode; decides which cross-checks apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Stealth,
+    Connect,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Stealth => "stealth",
+            Mode::Connect => "connect",
+        })
+    }
+}
+
+/// TCP or UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        })
+    }
+}
+
+/// BLOCK_TCP / BLOCK_UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockMode {
+    /// 0: log only.
+    LogOnly,
+    /// 1: block.
+    Block,
+    /// 2: run KILL_RUN_CMD only.
+    RunCmd,
+}
+
+impl BlockMode {
+    fn number(self) -> u8 {
+        match self {
+            BlockMode::LogOnly => 0,
+            BlockMode::Block => 1,
+            BlockMode::RunCmd => 2,
+        }
+    }
+}
+
+/// A native blocking backend, by the name used in `--block-backend` and BLOCK_BACKEND.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendName {
+    Auto,
+    Nft,
+    Pf,
+    Ipfw,
+    Route,
+    HostsDeny,
+    Command,
+}
+
+impl BackendName {
+    pub const ALL: [BackendName; 7] = [
+        BackendName::Auto,
+        BackendName::Nft,
+        BackendName::Pf,
+        BackendName::Ipfw,
+        BackendName::Route,
+        BackendName::HostsDeny,
+        BackendName::Command,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendName::Auto => "auto",
+            BackendName::Nft => "nft",
+            BackendName::Pf => "pf",
+            BackendName::Ipfw => "ipfw",
+            BackendName::Route => "route",
+            BackendName::HostsDeny => "hosts-deny",
+            BackendName::Command => "command",
+        }
+    }
+
+    /// Whether the backend exists on the OS this binary was built for.
+    pub fn on_this_os(self) -> bool {
+        match self {
+            BackendName::Nft => cfg!(target_os = "linux"),
+            BackendName::Pf => cfg!(any(target_os = "openbsd", target_os = "freebsd")),
+            BackendName::Ipfw => cfg!(target_os = "freebsd"),
+            BackendName::Route => cfg!(any(
+                target_os = "linux",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd"
+            )),
+            BackendName::Auto | BackendName::HostsDeny | BackendName::Command => true,
+        }
+    }
+
+    /// `auto` resolved for this OS.
+    pub fn resolve(self) -> BackendName {
+        match self {
+            BackendName::Auto if cfg!(target_os = "linux") => BackendName::Nft,
+            BackendName::Auto if cfg!(target_os = "freebsd") || cfg!(target_os = "openbsd") => {
+                BackendName::Pf
+            }
+            BackendName::Auto => BackendName::Route,
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for BackendName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses `NAME[,NAME...]`, checking each name exists on this OS.
+pub fn parse_backends(s: &str) -> Result<Vec<BackendName>, String> {
+    let mut out = Vec::new();
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let b = BackendName::ALL
+            .into_iter()
+            .find(|b| b.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown block backend \"{name}\" (known: {})",
+                    BackendName::ALL.map(|b| b.as_str()).join(", ")
+                )
+            })?;
+        if !b.on_this_os() {
+            return Err(format!(
+                "block backend \"{name}\" does not exist on {}",
+                std::env::consts::OS
+            ));
+        }
+        if !out.contains(&b) {
+            out.push(b);
+        }
+    }
+    if out.is_empty() {
+        return Err("no block backend named".to_string());
+    }
+    Ok(out)
+}
+
+/// NFT_HOOKS: which base chains the nftables backend installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Input,
+    Forward,
+}
+
+/// A legacy KILL_* command or line template with `$TARGET$`, `$PORT$`, `$MODE$` tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(pub String);
+
+impl Template {
+    pub fn has_target(&self) -> bool {
+        self.0.contains("$TARGET$")
+    }
+
+    /// Substitutes the tokens. `$TARGET$` can only ever be an IP literal.
+    pub fn render(&self, target: IpAddr, port: u16, mode: &str) -> String {
+        self.0
+            .replace("$TARGET$", &target.to_string())
+            .replace("$PORT$", &port.to_string())
+            .replace("$MODE$", mode)
+    }
+}
+
+/// Why a config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read the config file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lex(#[from] lexer::LexError),
+    #[error("{}:{line}: {key}: {problem}", path.display())]
+    Key {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        problem: String,
+    },
+    #[error("{}: {problem}", path.display())]
+    Whole { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Ignore(#[from] ignore::IgnoreError),
+}
+
+/// Every key we know, in the man page's order.
+pub const KEYS: &[&str] = &[
+    "TCP_PORTS",
+    "UDP_PORTS",
+    "ADVANCED_PORTS_TCP",
+    "ADVANCED_PORTS_UDP",
+    "ADVANCED_EXCLUDE_TCP",
+    "ADVANCED_EXCLUDE_UDP",
+    "IGNORE_FILE",
+    "HISTORY_FILE",
+    "BLOCKED_FILE",
+    "RESOLVE_HOST",
+    "BLOCK_TCP",
+    "BLOCK_UDP",
+    "KILL_ROUTE",
+    "KILL_ROUTE_REMOVE",
+    "KILL_HOSTS_DENY",
+    "HOSTS_DENY_FILE",
+    "KILL_RUN_CMD",
+    "KILL_RUN_CMD_FIRST",
+    "SCAN_TRIGGER",
+    "PORT_BANNER",
+    "BLOCK_BACKEND",
+    "BLOCK_TIMEOUT",
+    "BLOCK_TIMEOUT_MULTIPLIER",
+    "BLOCK_TIMEOUT_MAX",
+    "BLOCK_MAX",
+    "BLOCK_RATE",
+    "BLOCK_PREFIX_V6",
+    "BLOCK_STATE_FILE",
+    "NFT_HOOKS",
+];
+
+/// The typed configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub dialect: Dialect,
+    pub tcp_ports: PortSet,
+    pub udp_ports: PortSet,
+    pub advanced_ports_tcp: Option<u16>,
+    pub advanced_ports_udp: Option<u16>,
+    pub advanced_exclude_tcp: Vec<PortItem>,
+    pub advanced_exclude_udp: Vec<PortItem>,
+    pub ignore_file: Option<PathBuf>,
+    pub history_file: Option<PathBuf>,
+    pub blocked_file: Option<PathBuf>,
+    pub resolve_host: bool,
+    pub block_tcp: BlockMode,
+    pub block_udp: BlockMode,
+    pub kill_route: Option<Template>,
+    pub kill_route_remove: Option<Template>,
+    pub kill_hosts_deny: Option<Template>,
+    pub hosts_deny_file: PathBuf,
+    pub kill_run_cmd: Option<Template>,
+    pub kill_run_cmd_first: bool,
+    pub scan_trigger: u32,
+    pub port_banner: Option<String>,
+    /// Native backends; empty = none configured (legacy KILL_* only).
+    pub block_backend: Vec<BackendName>,
+    /// `None` = permanent (the Portsentry default).
+    pub block_timeout: Option<Duration>,
+    pub block_timeout_multiplier: f64,
+    /// `None` = no cap.
+    pub block_timeout_max: Option<Duration>,
+    pub block_max: usize,
+    /// New blocks per second at most.
+    pub block_rate: u32,
+    pub block_prefix_v6: u8,
+    pub block_state_file: PathBuf,
+    pub nft_hooks: Vec<Hook>,
+    /// Line on which each key took effect.
+    pub lines: HashMap<&'static str, usize>,
+    /// Things worth telling the admin that are not errors (`path:line: ...`).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The built-in defaults for a config at `path`.
+    pub fn defaults(path: &Path, dialect: Dialect) -> Config {
+        Config {
+            path: path.to_path_buf(),
+            dialect,
+            tcp_ports: PortSet::new(),
+            udp_ports: PortSet::new(),
+            advanced_ports_tcp: None,
+            advanced_ports_udp: None,
+            advanced_exclude_tcp: Vec::new(),
+            advanced_exclude_udp: Vec::new(),
+            ignore_file: None,
+            history_file: None,
+            blocked_file: None,
+            resolve_host: false,
+            block_tcp: BlockMode::LogOnly,
+            block_udp: BlockMode::LogOnly,
+            kill_route: None,
+            kill_route_remove: None,
+            kill_hosts_deny: None,
+            hosts_deny_file: PathBuf::from("/etc/hosts.deny"),
+            kill_run_cmd: None,
+            kill_run_cmd_first: false,
+            scan_trigger: 0,
+            port_banner: None,
+            block_backend: Vec::new(),
+            block_timeout: None,
+            block_timeout_multiplier: 1.0,
+            block_timeout_max: None,
+            block_max: 100_000,
+            block_rate: 1000,
+            block_prefix_v6: 128,
+            block_state_file: PathBuf::from("/var/lib/portsentry/blocks"),
+            nft_hooks: vec![Hook::Input],
+            lines: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Reads and parses the config at `path`.
+    pub fn load(path: &Path, dialect: Dialect) -> Result<Config, ConfigError> {
+        let data = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &data, dialect)
+    }
+
+    /// Parses config text (see the module header for the dialects' rules).
+    pub fn parse(path: &Path, data: &[u8], dialect: Dialect) -> Result<Config, ConfigError> {
+        let entries = lexer::lex(path, data)?;
+        let mut cfg = Config::defaults(path, dialect);
+        for e in &entries {
+            let Some(key) = KEYS.iter().copied().find(|k| *k == e.key) else {
+                match dialect {
+                    Dialect::Legacy => continue,
+                    Dialect::V2 => {
+                        return Err(cfg.key_err(e.line, &e.key, unknown_key_problem(&e.key)))
+                    }
+                }
+            };
+            if dialect == Dialect::Legacy && cfg.lines.contains_key(key) {
+                continue; // 1.2: the first occurrence wins
+            }
+            cfg.set(key, &e.value, e.line)?;
+            cfg.lines.insert(key, e.line);
+        }
+        Ok(cfg)
+    }
+
+    fn key_err(&self, line: usize, key: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError::Key {
+            path: self.path.clone(),
+            line,
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn warn(&mut self, line: usize, key: &str, msg: impl fmt::Display) {
+        self.warnings
+            .push(format!("{}:{line}: {key}: {msg}", self.path.display()));
+    }
+
+    fn ports(&mut self, key: &str, value: &str, line: usize) -> Result<Vec<PortItem>, ConfigError> {
+        let (items, errors) = ports::parse_list(value);
+        if let Some(e) = errors.first() {
+            if self.dialect == Dialect::V2 {
+                return Err(self.key_err(line, key, e.to_string()));
+            }
+            for e in errors {
+                self.warn(line, key, format_args!("{e}; item skipped"));
+            }
+        }
+        Ok(items)
+    }
+
+    fn flag(&mut self, key: &str, value: &str, line: usize) -> Result<bool, ConfigError> {
+        match (value, self.dialect) {
+            ("0", _) => Ok(false),
+            ("1", _) => Ok(true),
+            (_, Dialect::Legacy) => Ok(atoi(value) != 0),
+            _ => Err(self.key_err(line, key, format!("\"{value}\" must be 0 or 1"))),
+        }
+    }
+
+    fn block_mode(&mut self, key: &str, value: &str, line: usize) -> Result<BlockMode, ConfigError> {
+        match (value, self.dialect) {
+            ("0", _) => Ok(BlockMode::LogOnly),
+            ("1", _) => Ok(BlockMode::Block),
+            ("2", _) => Ok(BlockMode::RunCmd),
+            (_, Dialect::Legacy) => Ok(match atoi(value) {
+                1 => BlockMode::Block,
+                2 => BlockMode::RunCmd,
+                _ => BlockMode::LogOnly,
+            }),
+            _ => Err(self.key_err(
+                line,
+                key,
+                format!("\"{value}\" must be 0 (log only), 1 (block) or 2 (run KILL_RUN_CMD only)"),
+            )),
+        }
+    }
+
+    fn number(&self, key: &str, value: &str, line: usize, min: u64, max: u64) -> Result<u64, ConfigError> {
+        match value.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) && value.trim().bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+            _ => Err(self.key_err(
+                line,
+                key,
+                format!("\"{value}\" must be a whole number from {min} to {max}"),
+            )),
+        }
+    }
+
+    fn template(&mut self, key: &str, value: &str, line: usize, need_target: bool) -> Result<Template, ConfigError> {
+        let t = Template(value.to_string());
+        if need_target && !t.has_target() {
+            if self.dialect == Dialect::V2 {
+                return Err(self.key_err(line, key, "must contain the $TARGET$ token"));
+            }
+            self.warn(line, key, "has no $TARGET$ token");
+        }
+        Ok(t)
+    }
+
+    fn set(&mut self, key: &'static str, value: &str, line: usize) -> Result<(), ConfigError> {
+        match key {
+            "TCP_PORTS" => self.tcp_ports = ports::to_set(&self.ports(key, value, line)?),
+            "UDP_PORTS" => self.udp_ports = ports::to_set(&self.ports(key, value, line)?),
+            "ADVANCED_PORTS_TCP" => {
+                self.advanced_ports_tcp = Some(self.number(key, value, line, 1, 65535)? as u16)
+            }
+            "ADVANCED_PORTS_UDP" => {
+                self.advanced_ports_udp = Some(self.number(key, value, line, 1, 65535)? as u16)
+            }
+            "ADVANCED_EXCLUDE_TCP" => self.advanced_exclude_tcp = self.ports(key, value, line)?,
+            "ADVANCED_EXCLUDE_UDP" => self.advanced_exclude_udp = self.ports(key, value, line)?,
+            "IGNORE_FILE" => self.ignore_file = Some(PathBuf::from(value)),
+            "HISTORY_FILE" => self.history_file = Some(PathBuf::from(value)),
+            "BLOCKED_FILE" => self.blocked_file = Some(PathBuf::from(value)),
+            "RESOLVE_HOST" => self.resolve_host = self.flag(key, value, line)?,
+            "BLOCK_TCP" => self.block_tcp = self.block_mode(key, value, line)?,
+            "BLOCK_UDP" => self.block_udp = self.block_mode(key, value, line)?,
+            "KILL_ROUTE" => self.kill_route = Some(self.template(key, value, line, true)?),
+            "KILL_ROUTE_REMOVE" => {
+                self.kill_route_remove = Some(self.template(key, value, line, true)?)
+            }
+            "KILL_HOSTS_DENY" => {
+                self.kill_hosts_deny = Some(self.template(key, value, line, true)?)
+            }
+            "HOSTS_DENY_FILE" => self.hosts_deny_file = PathBuf::from(value),
+            "KILL_RUN_CMD" => self.kill_run_cmd = Some(self.template(key, value, line, false)?),
+            "KILL_RUN_CMD_FIRST" => self.kill_run_cmd_first = self.flag(key, value, line)?,
+            "SCAN_TRIGGER" => {
+                self.scan_trigger = match self.dialect {
+                    Dialect::V2 => self.number(key, value, line, 0, u64::from(u32::MAX))? as u32,
+                    Dialect::Legacy => atoi(value).clamp(0, i64::from(u32::MAX)) as u32,
+                }
+            }
+            "PORT_BANNER" => self.port_banner = Some(value.to_string()),
+            "BLOCK_BACKEND" => {
+                self.block_backend =
+                    parse_backends(value).map_err(|p| self.key_err(line, key, p))?
+            }
+            "BLOCK_TIMEOUT" => {
+                self.block_timeout = parse_duration(value).map_err(|p| self.key_err(line, key, p))?
+            }
+            "BLOCK_TIMEOUT_MULTIPLIER" => {
+                self.block_timeout_multiplier = match value.trim().parse::<f64>() {
+                    Ok(m) if m.is_finite() && (1.0..=1000.0).contains(&m) => m,
+                    _ => {
+                        return Err(self.key_err(
+                            line,
+                            key,
+                            format!("\"{value}\" must be a number from 1 to 1000"),
+                        ))
+                    }
+                }
+            }
+            "BLOCK_TIMEOUT_MAX" => {
+                self.block_timeout_max =
+                    parse_duration(value).map_err(|p| self.key_err(line, key, p))?
+            }
+            "BLOCK_MAX" => self.block_max = self.number(key, value, line, 1, 10_000_000)? as usize,
+            "BLOCK_RATE" => self.block_rate = self.number(key, value, line, 1, 1_000_000)? as u32,
+            "BLOCK_PREFIX_V6" => {
+                self.block_prefix_v6 = self.number(key, value, line, 16, 128)? as u8
+            }
+            "BLOCK_STATE_FILE" => self.block_state_file = PathBuf::from(value),
+            "NFT_HOOKS" => {
+                let mut hooks = Vec::new();
+                for h in value.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                    let hook = match h {
+                        "input" => Hook::Input,
+                        "forward" => Hook::Forward,
+                        _ => {
+                            return Err(self.key_err(
+                                line,
+                                key,
+                                format!("unknown hook \"{h}\" (known: input, forward)"),
+                            ))
+                        }
+                    };
+                    if !hooks.contains(&hook) {
+                        hooks.push(hook);
+                    }
+                }
+                if hooks.is_empty() {
+                    return Err(self.key_err(line, key, "names no hook"));
+                }
+                self.nft_hooks = hooks;
+            }
+            _ => return Err(self.key_err(line, key, unknown_key_problem(key))),
+        }
+        Ok(())
+    }
+
+    fn line_of(&self, key: &str) -> usize {
+        self.lines.get(key).copied().unwrap_or(0)
+    }
+
+    fn block_mode_of(&self, proto: Proto) -> BlockMode {
+        match proto {
+            Proto::Tcp => self.block_tcp,
+            Proto::Udp => self.block_udp,
+        }
+    }
+
+    /// The ports watched for `proto` in 2.x `mode`: the listed ports, plus in stealth
+    /// mode `1..N-1` minus the excludes when ADVANCED_PORTS_x is set.
+    pub fn watched(&self, proto: Proto, mode: Mode) -> PortSet {
+        let (listed, adv) = match proto {
+            Proto::Tcp => (&self.tcp_ports, self.advanced_ports_tcp),
+            Proto::Udp => (&self.udp_ports, self.advanced_ports_udp),
+        };
+        let mut set = listed.clone();
+        if mode == Mode::Stealth {
+            if let Some(n) = adv {
+                set.extend(&self.advanced_set(proto, n));
+            }
+        }
+        set
+    }
+
+    /// `1..n-1` minus ADVANCED_EXCLUDE_x (1.2's advanced mode, before in-use ports).
+    pub fn advanced_set(&self, proto: Proto, n: u16) -> PortSet {
+        let mut set = PortSet::new();
+        if n > 1 {
+            set.insert_range(1, n - 1);
+        }
+        let excl = match proto {
+            Proto::Tcp => &self.advanced_exclude_tcp,
+            Proto::Udp => &self.advanced_exclude_udp,
+        };
+        for i in excl {
+            for p in i.lo..=i.hi {
+                set.remove(p);
+            }
+        }
+        set
+    }
+
+    /// The 2.x cross-checks for `mode` (call after any `--block-backend` override).
+    pub fn validate(&mut self, mode: Mode) -> Result<(), ConfigError> {
+        if self.dialect == Dialect::Legacy {
+            return Ok(());
+        }
+        for (proto, key) in [(Proto::Tcp, "BLOCK_TCP"), (Proto::Udp, "BLOCK_UDP")] {
+            let line = self.line_of(key);
+            match self.block_mode_of(proto) {
+                BlockMode::RunCmd if self.kill_run_cmd.is_none() => {
+                    return Err(self.key_err(line, key, "is 2 (run KILL_RUN_CMD only) but KILL_RUN_CMD is not set"))
+                }
+                BlockMode::Block
+                    if self.kill_route.is_none()
+                        && self.kill_hosts_deny.is_none()
+                        && self.kill_run_cmd.is_none()
+                        && self.block_backend.is_empty() =>
+                {
+                    return Err(self.key_err(
+                        line,
+                        key,
+                        "is 1 (block) but nothing can block: set BLOCK_BACKEND, KILL_ROUTE or KILL_HOSTS_DENY",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if self.watched(Proto::Tcp, mode).is_empty() && self.watched(Proto::Udp, mode).is_empty() {
+            return Err(ConfigError::Whole {
+                path: self.path.clone(),
+                problem: format!("no TCP_PORTS or UDP_PORTS set: {mode} mode has no port to watch"),
+            });
+        }
+        if mode == Mode::Connect
+            && (self.advanced_ports_tcp.is_some() || self.advanced_ports_udp.is_some())
+        {
+            let line = self
+                .line_of("ADVANCED_PORTS_TCP")
+                .max(self.line_of("ADVANCED_PORTS_UDP"));
+            self.warnings.push(format!(
+                "{}:{line}: ADVANCED_PORTS_TCP/ADVANCED_PORTS_UDP are ignored in connect mode",
+                self.path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Loads the ignore file, if one is configured. Returns the list and warnings.
+    pub fn load_ignore(&self) -> Result<(IgnoreList, Vec<String>), ConfigError> {
+        match &self.ignore_file {
+            None => Ok((IgnoreList::default(), Vec::new())),
+            Some(p) => Ok(ignore::load(p)?),
+        }
+    }
+
+    /// The effective settings, one `KEY="value"` line each, for `check-config`.
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let tmpl = |t: &Option<Template>| t.as_ref().map(|t| t.0.clone());
+        let dur = |d: Option<Duration>| match d {
+            None => "0".to_string(),
+            Some(d) => format_duration(d),
+        };
+        let adv = |n: Option<u16>| n.map(|n| n.to_string());
+        let excl = |v: &Vec<PortItem>| {
+            (!v.is_empty()).then(|| {
+                v.iter()
+                    .map(|i| if i.lo == i.hi { i.lo.to_string() } else { format!("{}-{}", i.lo, i.hi) })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+        };
+        let opt = |o: Option<String>| o.unwrap_or_else(|| "(unset)".to_string());
+        vec![
+            ("TCP_PORTS", self.tcp_ports.to_string()),
+            ("UDP_PORTS", self.udp_ports.to_string()),
+            ("ADVANCED_PORTS_TCP", opt(adv(self.advanced_ports_tcp))),
+            ("ADVANCED_PORTS_UDP", opt(adv(self.advanced_ports_udp))),
+            ("ADVANCED_EXCLUDE_TCP", opt(excl(&self.advanced_exclude_tcp))),
+            ("ADVANCED_EXCLUDE_UDP", opt(excl(&self.advanced_exclude_udp))),
+            ("IGNORE_FILE", opt(path(&self.ignore_file))),
+            ("HISTORY_FILE", opt(path(&self.history_file))),
+            ("BLOCKED_FILE", opt(path(&self.blocked_file))),
+            ("RESOLVE_HOST", u8::from(self.resolve_host).to_string()),
+            ("BLOCK_TCP", self.block_tcp.number().to_string()),
+            ("BLOCK_UDP", self.block_udp.number().to_string()),
+            ("KILL_ROUTE", opt(tmpl(&self.kill_route))),
+            ("KILL_ROUTE_REMOVE", opt(tmpl(&self.kill_route_remove))),
+            ("KILL_HOSTS_DENY", opt(tmpl(&self.kill_hosts_deny))),
+            ("HOSTS_DENY_FILE", self.hosts_deny_file.display().to_string()),
+            ("KILL_RUN_CMD", opt(tmpl(&self.kill_run_cmd))),
+            ("KILL_RUN_CMD_FIRST", u8::from(self.kill_run_cmd_first).to_string()),
+            ("SCAN_TRIGGER", self.scan_trigger.to_string()),
+            ("PORT_BANNER", opt(self.port_banner.clone())),
+            (
+                "BLOCK_BACKEND",
+                if self.block_backend.is_empty() {
+                    "(none: KILL_* commands only)".to_string()
+                } else {
+                    self.block_backend
+                        .iter()
+                        .map(|b| match b {
+                            BackendName::Auto => format!("auto ({})", b.resolve()),
+                            b => b.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+            ),
+            ("BLOCK_TIMEOUT", dur(self.block_timeout)),
+            ("BLOCK_TIMEOUT_MULTIPLIER", self.block_timeout_multiplier.to_string()),
+            ("BLOCK_TIMEOUT_MAX", dur(self.block_timeout_max)),
+            ("BLOCK_MAX", self.block_max.to_string()),
+            ("BLOCK_RATE", self.block_rate.to_string()),
+            ("BLOCK_PREFIX_V6", self.block_prefix_v6.to_string()),
+            ("BLOCK_STATE_FILE", self.block_state_file.display().to_string()),
+            (
+                "NFT_HOOKS",
+                self.nft_hooks
+                    .iter()
+                    .map(|h| match h {
+                        Hook::Input => "input",
+                        Hook::Forward => "forward",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ]
+    }
+}
+
+fn unknown_key_problem(key: &str) -> String {
+    match KEYS.iter().find(|k| k.starts_with(key)) {
+        Some(full) => format!("unknown key (keys are never abbreviated: did you mean {full}?)"),
+        None => "unknown key".to_string(),
+    }
+}
+
+/// C's atoi: optional sign and leading digits, else 0 (1.2's reading of numbers).
+pub fn atoi(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for b in rest.bytes().take_while(u8::is_ascii_digit) {
+        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// `90s`, `30m`, `12h`, `7d`, `2w` or bare seconds; `0` = permanent (`None`).
+pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
+    let t = s.trim();
+    let bad = || format!("\"{s}\" is not a duration such as 90s, 30m, 12h, 7d or 0 (permanent)");
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() || num.len() > 12 {
+        return Err(bad());
+    }
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    let secs = n.checked_mul(mult).filter(|s| *s <= 100 * 365 * 86_400).ok_or_else(|| {
+        format!("\"{s}\" is longer than 100 years; use 0 for permanent")
+    })?;
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
+}
+
+/// The shortest exact form of a duration: `90s`, `30m`, `12h`, `7d`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= n && s % n == 0 {
+            return format!("{}{unit}", s / n);
+        }
+    }
+    format!("{s}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Ok(None));
+        assert_eq!(parse_duration("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(parse_duration("45"), Ok(Some(Duration::from_secs(45))));
+        assert_eq!(parse_duration("7d"), Ok(Some(Duration::from_secs(604_800))));
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("99999999999d").is_err());
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+    }
+
+    #[test]
+    fn atoi_is_c_atoi() {
+        assert_eq!(atoi("12abc"), 12);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atoi(" -3"), -3);
+    }
+
+    #[test]
+    fn templates_render_tokens() {
+        let t = Template("x $TARGET$ $PORT$ $MODE$ $TARGET$".into());
+        assert_eq!(t.render("198.18.0.1".parse().unwrap(), 23, "atcp"), "x 198.18.0.1 23 atcp 198.18.0.1");
+    }
+}

@@ -1,0 +1,1 @@
+//! Packet parsing (placeholder; see the packet parser work).
