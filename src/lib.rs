@@ -3,6 +3,13 @@
 //! The library holds every piece of the daemon so that tests and benches reach them;
 //! `main.rs` only parses the command line and maps errors to exit codes.
 
+pub mod app;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod exit;
+pub mod legacy;
+pub mod logging;
 pub mod packet;
 pub mod scan;

@@ -1,0 +1,256 @@
+//! The exact Portsentry 2.x log lines (compat.md §3).
+//!
+//! In: the fields of one message. Out: its text via `Display`, byte for byte as 2.x
+//! prints it. Nothing else: no decisions, no I/O.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::config::Proto;
+use crate::scan::{IpOpts, ScanKind};
+
+/// One of `true`, `false`, `unset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    True,
+    False,
+    Unset,
+}
+
+impl From<bool> for Flag {
+    fn from(b: bool) -> Flag {
+        if b {
+            Flag::True
+        } else {
+            Flag::False
+        }
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flag::True => "true",
+            Flag::False => "false",
+            Flag::Unset => "unset",
+        })
+    }
+}
+
+/// The four outcome flags of a scan line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub ignored: Flag,
+    pub triggered: Flag,
+    pub noblock: Flag,
+    pub blocked: Flag,
+}
+
+/// The fields of the scan line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanLine<'a> {
+    pub src: IpAddr,
+    pub name: &'a str,
+    pub proto: Proto,
+    pub port: u16,
+    pub kind: ScanKind,
+    pub ip_opts: IpOpts,
+    pub outcome: Outcome,
+}
+
+impl fmt::Display for ScanLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = &self.outcome;
+        write!(
+            f,
+            "Scan from: [{}] ({}) protocol: [{}] port: [{}] type: [{}] IP opts: [{}] ignored: [{}] triggered: [{}] noblock: [{}] blocked: [{}]",
+            self.src, self.name, self.proto, self.port, self.kind, self.ip_opts,
+            o.ignored, o.triggered, o.noblock, o.blocked
+        )
+    }
+}
+
+/// Every other 2.x line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line<'a> {
+    Starting(&'a str),
+    Listening,
+    ShuttingDown,
+    IgnoredHost { ip: IpAddr, file: &'a str },
+    SameAddress { src: IpAddr, dst: IpAddr },
+    AlreadyBlocked { ip: IpAddr },
+    BlockedWrappers { ip: IpAddr, line: &'a str },
+    AlreadyInHostsDeny { ip: IpAddr },
+    BlockedRoute { ip: IpAddr, cmd: &'a str },
+    ExternalCommand { ip: IpAddr, cmd: &'a str },
+    DisposeError { ip: IpAddr },
+    ServiceRunning { ip: IpAddr, port: u16 },
+    AcceptFailed { port: u16, errno: i32, err: &'a str },
+    CouldNotBind { proto: Proto, port: u16 },
+    /// A typed backend blocked the host (`via nftables set inet portsentry blocked4`).
+    BlockedVia { ip: &'a str, how: &'a str, until: &'a str },
+    /// A block expired and was lifted from the backends.
+    Expired { ip: &'a str },
+    /// A backend failed for a host.
+    BackendFailed { ip: &'a str, err: &'a str },
+    /// A safety cap stopped a block.
+    CapHit { ip: IpAddr, what: &'a str },
+}
+
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Line::Starting(v) => write!(f, "Portsentry {v} is starting."),
+            Line::Listening => f.write_str("Portsentry is now active and listening."),
+            Line::ShuttingDown => f.write_str("Portsentry is shutting down"),
+            Line::IgnoredHost { ip, file } => {
+                write!(f, "Host: {ip} found in ignore file {file}, aborting actions")
+            }
+            Line::SameAddress { src, dst } => write!(
+                f,
+                "Source address {src} same as destination address {dst}, skipping"
+            ),
+            Line::AlreadyBlocked { ip } => {
+                write!(f, "attackalert: Host: {ip}/{ip} is already blocked Ignoring")
+            }
+            Line::BlockedWrappers { ip, line } => write!(
+                f,
+                "attackalert: Host {ip} has been blocked via wrappers with string: \"{line}\""
+            ),
+            Line::AlreadyInHostsDeny { ip } => {
+                write!(f, "Host {ip} already in hosts.deny file, skipping.")
+            }
+            Line::BlockedRoute { ip, cmd } => write!(
+                f,
+                "attackalert: Host {ip} has been blocked via dropped route using command: \"{cmd}\""
+            ),
+            Line::ExternalCommand { ip, cmd } => write!(
+                f,
+                "attackalert: External command run for host: {ip} using command: \"{cmd}\""
+            ),
+            Line::DisposeError { ip } => {
+                write!(f, "attackalert: Error during target dispose {ip}/{ip}!")
+            }
+            Line::ServiceRunning { ip, port } => write!(
+                f,
+                "Ignoring packet from {ip} to destination port {port}, a service is running"
+            ),
+            Line::AcceptFailed { port, errno, err } => write!(
+                f,
+                "attackalert: Possible stealth scan from unknown host to TCP port: {port} (accept failed {errno}: {err})"
+            ),
+            Line::CouldNotBind { proto, port } => write!(
+                f,
+                "Could not bind {proto} socket on port {port}. Attempting to continue"
+            ),
+            Line::BlockedVia { ip, how, until } => {
+                write!(f, "attackalert: Host {ip} has been blocked via {how} {until}")
+            }
+            Line::Expired { ip } => {
+                write!(f, "attackalert: Host {ip} block expired, unblocked")
+            }
+            Line::BackendFailed { ip, err } => {
+                write!(f, "attackalert: ERROR: could not block host {ip}: {err}")
+            }
+            Line::CapHit { ip, what } => {
+                write!(f, "attackalert: Host {ip} not blocked: {what}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn scan_line_is_byte_exact() {
+        let l = ScanLine {
+            src: ip("198.18.0.1"),
+            name: "198.18.0.1",
+            proto: Proto::Tcp,
+            port: 79,
+            kind: ScanKind::Syn,
+            ip_opts: IpOpts::NotSet,
+            outcome: Outcome {
+                ignored: Flag::False,
+                triggered: Flag::True,
+                noblock: Flag::False,
+                blocked: Flag::True,
+            },
+        };
+        assert_eq!(
+            l.to_string(),
+            "Scan from: [198.18.0.1] (198.18.0.1) protocol: [TCP] port: [79] type: [TCP SYN/Normal scan] IP opts: [not set] ignored: [false] triggered: [true] noblock: [false] blocked: [true]"
+        );
+        let l = ScanLine {
+            src: ip("fd00:5e5e::1"),
+            name: "fd00:5e5e::1",
+            proto: Proto::Udp,
+            port: 7,
+            kind: ScanKind::Udp,
+            ip_opts: IpOpts::Unknown,
+            outcome: Outcome {
+                ignored: Flag::True,
+                triggered: Flag::Unset,
+                noblock: Flag::Unset,
+                blocked: Flag::Unset,
+            },
+        };
+        assert_eq!(
+            l.to_string(),
+            "Scan from: [fd00:5e5e::1] (fd00:5e5e::1) protocol: [UDP] port: [7] type: [UDP] IP opts: [unknown] ignored: [true] triggered: [unset] noblock: [unset] blocked: [unset]"
+        );
+    }
+
+    #[test]
+    fn every_line_is_byte_exact() {
+        let a = ip("198.18.0.1");
+        let cases: Vec<(Line, &str)> = vec![
+            (Line::Listening, "Portsentry is now active and listening."),
+            (Line::ShuttingDown, "Portsentry is shutting down"),
+            (
+                Line::IgnoredHost { ip: a, file: "/etc/portsentry/portsentry.ignore" },
+                "Host: 198.18.0.1 found in ignore file /etc/portsentry/portsentry.ignore, aborting actions",
+            ),
+            (
+                Line::SameAddress { src: a, dst: a },
+                "Source address 198.18.0.1 same as destination address 198.18.0.1, skipping",
+            ),
+            (Line::AlreadyBlocked { ip: a }, "attackalert: Host: 198.18.0.1/198.18.0.1 is already blocked Ignoring"),
+            (
+                Line::BlockedWrappers { ip: a, line: "ALL: 198.18.0.1" },
+                "attackalert: Host 198.18.0.1 has been blocked via wrappers with string: \"ALL: 198.18.0.1\"",
+            ),
+            (Line::AlreadyInHostsDeny { ip: a }, "Host 198.18.0.1 already in hosts.deny file, skipping."),
+            (
+                Line::BlockedRoute { ip: a, cmd: "/sbin/route add 198.18.0.1" },
+                "attackalert: Host 198.18.0.1 has been blocked via dropped route using command: \"/sbin/route add 198.18.0.1\"",
+            ),
+            (
+                Line::ExternalCommand { ip: a, cmd: "/bin/true" },
+                "attackalert: External command run for host: 198.18.0.1 using command: \"/bin/true\"",
+            ),
+            (Line::DisposeError { ip: a }, "attackalert: Error during target dispose 198.18.0.1/198.18.0.1!"),
+            (
+                Line::ServiceRunning { ip: a, port: 22 },
+                "Ignoring packet from 198.18.0.1 to destination port 22, a service is running",
+            ),
+            (
+                Line::AcceptFailed { port: 1, errno: 103, err: "Software caused connection abort" },
+                "attackalert: Possible stealth scan from unknown host to TCP port: 1 (accept failed 103: Software caused connection abort)",
+            ),
+            (
+                Line::CouldNotBind { proto: Proto::Udp, port: 7 },
+                "Could not bind UDP socket on port 7. Attempting to continue",
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(line.to_string(), want);
+        }
+    }
+}
