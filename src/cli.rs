@@ -62,7 +62,12 @@ pub struct Cli {
     #[arg(short = 'i', long = "interface", value_name = "NAME")]
     pub interface: Vec<String>,
     /// Where log lines go; repeatable (both = both)
-    #[arg(short = 'l', long = "logoutput", value_enum, value_name = "stdout|syslog")]
+    #[arg(
+        short = 'l',
+        long = "logoutput",
+        value_enum,
+        value_name = "stdout|syslog"
+    )]
     pub logoutput: Vec<LogOutput>,
     /// Config file
     #[arg(short = 'c', long = "configfile", value_name = "PATH", global = true)]
@@ -174,7 +179,11 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    if let Some(mode) = args.get(1).and_then(|a| a.to_str()).and_then(LegacyMode::from_arg) {
+    if let Some(mode) = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .and_then(LegacyMode::from_arg)
+    {
         return parse_legacy(mode, &args[2..]);
     }
     let cli = Cli::try_parse_from(&args).map_err(|e| {
@@ -332,27 +341,61 @@ mod tests {
     #[test]
     fn every_flag_long_and_short() {
         let o = opts(&[
-            "--connect", "-m", "raw", "-i", "eth0", "--interface=eth1", "-l", "syslog",
-            "--logoutput=stdout", "-c", "x.conf", "-L", "-S", "-d", "-v",
+            "--connect",
+            "-m",
+            "raw",
+            "-i",
+            "eth0",
+            "--interface=eth1",
+            "-l",
+            "syslog",
+            "--logoutput=stdout",
+            "-c",
+            "x.conf",
+            "-L",
+            "-S",
+            "-d",
+            "-v",
             "--block-backend=nft,hosts-deny",
         ]);
         assert_eq!(o.mode, Mode::Connect);
         assert_eq!(o.method, Method::Raw);
-        assert_eq!(o.interfaces, Interfaces::Named(vec!["eth0".into(), "eth1".into()]));
+        assert_eq!(
+            o.interfaces,
+            Interfaces::Named(vec!["eth0".into(), "eth1".into()])
+        );
         assert!(o.stdout && o.syslog && !o.local_check && !o.service_check && o.debug && o.verbose);
-        assert_eq!(o.block_backend, Some(vec![BackendName::Nft, BackendName::HostsDeny]));
+        assert_eq!(
+            o.block_backend,
+            Some(vec![BackendName::Nft, BackendName::HostsDeny])
+        );
         let o = opts(&[
-            "--stealth", "--method", "pcap", "--configfile", "y", "--disable-local-check",
-            "--disable-service-check", "--daemon", "--debug", "--verbose",
+            "--stealth",
+            "--method",
+            "pcap",
+            "--configfile",
+            "y",
+            "--disable-local-check",
+            "--disable-service-check",
+            "--daemon",
+            "--debug",
+            "--verbose",
         ]);
-        assert!(o.daemon && !o.stdout && o.syslog && o.config == PathBuf::from("y"));
+        assert!(o.daemon && !o.stdout && o.syslog && o.config == std::path::Path::new("y"));
     }
 
     #[test]
     fn mode_twice_or_both_is_the_2x_error() {
-        for args in [&["--stealth", "--connect"][..], &["--connect", "--connect"], &["--stealth", "--stealth"]] {
+        for args in [
+            &["--stealth", "--connect"][..],
+            &["--connect", "--connect"],
+            &["--stealth", "--stealth"],
+        ] {
             let e = p(args).unwrap_err();
-            assert_eq!(e.message, "Error: Only one mode can be specified, Use only one of --stealth or --connect");
+            assert_eq!(
+                e.message,
+                "Error: Only one mode can be specified, Use only one of --stealth or --connect"
+            );
             assert_eq!(e.code, 64);
         }
     }
@@ -360,7 +403,10 @@ mod tests {
     #[test]
     fn interface_aliases_do_not_mix() {
         assert_eq!(opts(&["-i", "ALL"]).interfaces, Interfaces::All);
-        assert_eq!(opts(&["-i", "any", "-i", "any"]).interfaces, Interfaces::Any);
+        assert_eq!(
+            opts(&["-i", "any", "-i", "any"]).interfaces,
+            Interfaces::Any
+        );
         assert!(p(&["-i", "ALL", "-i", "eth0"]).is_err());
         assert!(p(&["-i", "ALL", "-i", "ALL_NLO"]).is_err());
         assert!(p(&["-i", "eth0", "-i", "any"]).is_err());
@@ -369,8 +415,13 @@ mod tests {
     #[test]
     fn bad_values_are_usage_errors() {
         for args in [
-            &["-m", "bpf"][..], &["-l", "file"], &["--block-backend=iptables"],
-            &["--bogus"], &["-c"], &["-atcp", "-x"], &["stray"],
+            &["-m", "bpf"][..],
+            &["-l", "file"],
+            &["--block-backend=iptables"],
+            &["--bogus"],
+            &["-c"],
+            &["-atcp", "-x"],
+            &["stray"],
         ] {
             let e = p(args).unwrap_err();
             assert_eq!(e.code, 64, "{args:?}: {}", e.message);
@@ -391,7 +442,9 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             match p(&[&arg, "-c", "/x.conf"]) {
-                Ok(Invocation::Legacy { config, .. }) => assert_eq!(config, PathBuf::from("/x.conf")),
+                Ok(Invocation::Legacy { config, .. }) => {
+                    assert_eq!(config, PathBuf::from("/x.conf"))
+                }
                 other => panic!("{other:?}"),
             }
             assert!(p(&[&arg, "-d"]).is_err());
@@ -401,14 +454,29 @@ mod tests {
 
     #[test]
     fn commands_parse() {
-        assert_eq!(opts(&["-c", "a", "check-config"]).command, Some(Command::CheckConfig));
-        assert_eq!(opts(&["check-config", "-c", "a"]).config, PathBuf::from("a"));
-        assert_eq!(opts(&["list", "--json"]).command, Some(Command::List { json: true }));
+        assert_eq!(
+            opts(&["-c", "a", "check-config"]).command,
+            Some(Command::CheckConfig)
+        );
+        assert_eq!(
+            opts(&["check-config", "-c", "a"]).config,
+            PathBuf::from("a")
+        );
+        assert_eq!(
+            opts(&["list", "--json"]).command,
+            Some(Command::List { json: true })
+        );
         assert_eq!(
             opts(&["block", "198.18.0.1", "--for", "1h"]).command,
-            Some(Command::Block { addr: "198.18.0.1".into(), duration: Some("1h".into()) })
+            Some(Command::Block {
+                addr: "198.18.0.1".into(),
+                duration: Some("1h".into())
+            })
         );
         assert!(p(&["unblock"]).is_err());
-        assert_eq!(opts(&["expire", "--dry-run"]).command, Some(Command::Expire { dry_run: true }));
+        assert_eq!(
+            opts(&["expire", "--dry-run"]).command,
+            Some(Command::Expire { dry_run: true })
+        );
     }
 }

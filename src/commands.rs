@@ -21,7 +21,9 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
     let mut out = String::new();
     let dialect = match cfg.dialect {
         Dialect::V2 => "Portsentry 2.x".to_string(),
-        Dialect::Legacy => "Portsentry 1.2 (first occurrence wins, unknown keys ignored)".to_string(),
+        Dialect::Legacy => {
+            "Portsentry 1.2 (first occurrence wins, unknown keys ignored)".to_string()
+        }
     };
     out.push_str(&format!("# {}: {dialect} config\n", cfg.path.display()));
     for (k, v) in cfg.effective() {
@@ -90,7 +92,10 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
 pub fn check_config(cfg: &Config, ignore: Option<&IgnoreList>, target: Target) -> i32 {
     let report = check_config_report(cfg, ignore, target);
     let mut o = std::io::stdout().lock();
-    if o.write_all(report.as_bytes()).and_then(|_| o.flush()).is_err() {
+    if o.write_all(report.as_bytes())
+        .and_then(|_| o.flush())
+        .is_err()
+    {
         return exit::FAILURE;
     }
     exit::OK

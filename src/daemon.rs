@@ -1,10 +1,324 @@
-//! Wiring of the daemon: capture, engine, responses, signals.
+//! Wiring of the daemon: sources, the engine thread, signals, `--replay`.
+//!
+//! In: the checked command line, the validated config and ignore list. Out: an exit
+//! code. Sources run in their own threads and send [`Input`]s over one bounded channel;
+//! this thread owns the [`Responder`] and handles every event, signal and error in order.
 
-use crate::cli::Options;
-use crate::config::{Config, IgnoreList};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capture::{self, Input, Ports, StopFlag};
+use crate::cli::{Method, Options};
+use crate::config::{Config, Dialect, IgnoreList, Mode, Proto};
 use crate::exit;
+use crate::logging::lines::Line;
+use crate::logging::Logger;
+use crate::respond::{Event, Responder, Settings};
+use crate::scan::{IpOpts, ScanKind};
 
-pub fn run(_o: Options, _cfg: Config, _ignore: IgnoreList) -> i32 {
-    eprintln!("portsentry: detection is not available in this build yet");
-    exit::UNAVAILABLE
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Channel depth between sources and the engine.
+const QUEUE: usize = 65_536;
+
+fn ports_of(cfg: &Config, mode: Mode) -> Ports {
+    Ports {
+        tcp: cfg.watched(Proto::Tcp, mode),
+        udp: cfg.watched(Proto::Udp, mode),
+    }
+}
+
+fn settings(o: &Options, dry_run: bool) -> Settings {
+    Settings {
+        local_check: o.local_check,
+        service_check: o.service_check && !dry_run,
+        mode_word: match o.mode {
+            Mode::Stealth => "stealth",
+            Mode::Connect => "connect",
+        },
+        dry_run,
+    }
+}
+
+/// Turns a source's message into an engine event (None for non-events).
+pub fn event_of(input: Input) -> Result<Event, Input> {
+    match input {
+        Input::Packet { ts, summary: s } => {
+            let kind = match s.proto {
+                Proto::Tcp => match ScanKind::classify_tcp(s.tcp_flags) {
+                    Some(k) => k,
+                    None => return Err(Input::Packet { ts, summary: s }),
+                },
+                Proto::Udp => ScanKind::Udp,
+            };
+            Ok(Event {
+                ts,
+                proto: s.proto,
+                src: portsentry_blocker::canonical(s.src),
+                dst: portsentry_blocker::canonical(s.dst),
+                port: s.dport,
+                kind,
+                ip_opts: s.ip_opts,
+                conn: None,
+            })
+        }
+        Input::Connect {
+            ts,
+            proto,
+            src,
+            local,
+            port,
+            conn,
+        } => Ok(Event {
+            ts,
+            proto,
+            src: portsentry_blocker::canonical(src),
+            dst: portsentry_blocker::canonical(local),
+            port,
+            kind: ScanKind::Connect,
+            ip_opts: IpOpts::Unknown,
+            conn: Some(conn),
+        }),
+        other => Err(other),
+    }
+}
+
+pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
+    if let Some(path) = o.replay.clone() {
+        return replay(&o, cfg, ignore, &path);
+    }
+    let lowest = cfg
+        .watched(Proto::Tcp, o.mode)
+        .iter()
+        .chain(cfg.watched(Proto::Udp, o.mode).iter())
+        .min()
+        .unwrap_or(u16::MAX);
+    if (o.mode == Mode::Stealth || lowest < 1024) && !nix::unistd::geteuid().is_root() {
+        eprintln!("You need to be root to run this.");
+        return exit::FAILURE;
+    }
+    if o.daemon {
+        if let Err(e) = nix::unistd::daemon(false, false) {
+            eprintln!("portsentry: cannot detach: {e}");
+            return exit::FAILURE;
+        }
+    }
+    let log = Arc::new(Logger::new(o.stdout, o.syslog, o.verbose, o.debug));
+    log.notice(Line::Starting(VERSION));
+    let mut responder = match Responder::new(cfg.clone(), ignore, log.clone(), settings(&o, false))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log.error(&e);
+            return exit::FAILURE;
+        }
+    };
+    let (tx, rx) = sync_channel::<Input>(QUEUE);
+    let stop = StopFlag::default();
+    let ports = ports_of(&cfg, o.mode);
+    if let Err(msg) = start_sources(&o, &ports, &tx, &stop, &log) {
+        log.error(&msg);
+        return exit::UNAVAILABLE;
+    }
+    if let Err(e) = start_signals(tx.clone()) {
+        log.error(format!("cannot install signal handlers: {e}"));
+        return exit::SOFTWARE;
+    }
+    drop(tx);
+    log.notice(Line::Listening);
+    engine_loop(&o, rx, &mut responder, &log, &stop);
+    log.notice(Line::ShuttingDown);
+    stop.stop();
+    exit::OK
+}
+
+fn start_sources(
+    o: &Options,
+    ports: &Ports,
+    tx: &capture::Sender,
+    stop: &StopFlag,
+    log: &Logger,
+) -> Result<(), String> {
+    match (o.mode, o.method) {
+        (Mode::Connect, _) => {
+            let (listeners, failures) =
+                capture::connect::Listeners::bind(&ports.tcp, &ports.udp, false);
+            for f in &failures {
+                log.error(Line::CouldNotBind {
+                    proto: f.proto,
+                    port: f.port,
+                });
+                log.debug(format!("bind {} {}: {}", f.proto, f.port, f.error));
+            }
+            if listeners.bound().is_empty() {
+                return Err("could not bind any port; nothing to watch".to_string());
+            }
+            let (tx, stop) = (tx.clone(), stop.clone());
+            std::thread::spawn(move || listeners.run(tx, stop));
+        }
+        (Mode::Stealth, Method::Raw) => {
+            #[cfg(target_os = "linux")]
+            {
+                let src = capture::raw::RawSource::open()
+                    .map_err(|e| format!("cannot open the raw packet socket: {e}"))?;
+                let (tx, stop, ports) = (tx.clone(), stop.clone(), ports.clone());
+                std::thread::spawn(move || src.run(ports, tx, stop));
+            }
+            #[cfg(not(target_os = "linux"))]
+            return Err("raw sockets are only available on Linux".to_string());
+        }
+        (Mode::Stealth, Method::Pcap) => {
+            let devices =
+                capture::pcap::select_devices(&o.interfaces).map_err(|e| e.to_string())?;
+            let mut running = Vec::new();
+            for d in devices {
+                let name = d.name.clone();
+                match capture::pcap::open(d.clone(), ports) {
+                    Ok(open) => {
+                        log.debug(format!("capturing on {name} ({} addresses)", d.addrs.len()));
+                        let flag = StopFlag::default();
+                        open.spawn(ports.clone(), tx.clone(), flag.clone());
+                        running.push((d, flag));
+                    }
+                    Err(e) => log.error(&e),
+                }
+            }
+            if running.is_empty() {
+                log.error("no capture device is up yet; waiting for one to appear");
+            }
+            let (sel, ports, tx, stop) = (
+                o.interfaces.clone(),
+                ports.clone(),
+                tx.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                capture::pcap::supervise(sel, ports, tx, stop, running, Duration::from_secs(5))
+            });
+        }
+    }
+    Ok(())
+}
+
+fn start_signals(tx: capture::Sender) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            let msg = if sig == SIGHUP {
+                Input::Reload
+            } else {
+                Input::Stop
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
+fn reload(o: &Options, log: &Logger) -> Option<(Config, IgnoreList)> {
+    let mut cfg = match Config::load(&o.config, Dialect::V2) {
+        Ok(c) => c,
+        Err(e) => {
+            log.error(format!("reload failed, keeping the old config: {e}"));
+            return None;
+        }
+    };
+    if let Some(b) = &o.block_backend {
+        cfg.block_backend = b.clone();
+    }
+    if let Err(e) = cfg.validate(o.mode) {
+        log.error(format!("reload failed, keeping the old config: {e}"));
+        return None;
+    }
+    match cfg.load_ignore() {
+        Ok((ignore, _)) => Some((cfg, ignore)),
+        Err(e) => {
+            log.error(format!("reload failed, keeping the old config: {e}"));
+            None
+        }
+    }
+}
+
+fn engine_loop(
+    o: &Options,
+    rx: Receiver<Input>,
+    r: &mut Responder,
+    log: &Logger,
+    _stop: &StopFlag,
+) {
+    while let Ok(input) = rx.recv() {
+        match event_of(input) {
+            Ok(ev) => r.handle(ev),
+            Err(Input::Malformed(skip)) => r.malformed(skip),
+            Err(Input::AcceptFailed { port, errno, err }) => log.notice(Line::AcceptFailed {
+                port,
+                errno,
+                err: &err,
+            }),
+            Err(Input::SourceError(e)) => log.error(e),
+            Err(Input::Reload) => {
+                if let Some((cfg, ignore)) = reload(o, log) {
+                    let old = ports_of(r.config(), o.mode);
+                    let new = ports_of(&cfg, o.mode);
+                    if old.tcp != new.tcp || old.udp != new.udp {
+                        log.error(
+                            "reload: the port lists changed; they take effect at the next restart",
+                        );
+                    }
+                    r.reload(cfg, ignore);
+                    log.notice("Configuration and ignore file reloaded");
+                }
+            }
+            Err(Input::Stop) => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// `--replay FILE`: the same pipeline over a recorded capture, packet times as the clock;
+/// prints what it would log, runs and writes nothing.
+fn replay(o: &Options, cfg: Config, ignore: IgnoreList, path: &Path) -> i32 {
+    let log = Arc::new(Logger::new(true, false, o.verbose, o.debug));
+    let mut rp = match capture::pcap::Replay::open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILURE;
+        }
+    };
+    let ports = ports_of(&cfg, Mode::Stealth);
+    let mut r = match Responder::new(cfg, ignore, log, settings(o, true)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILURE;
+        }
+    };
+    while let Some((ts, res)) = rp.next_packet() {
+        match res {
+            Ok(summary) if ports.wants(&summary) => {
+                if let Ok(ev) = event_of(Input::Packet { ts, summary }) {
+                    r.handle(ev);
+                }
+            }
+            Ok(_) => {}
+            Err(skip) if skip.is_malformed() => r.malformed(skip),
+            Err(_) => {}
+        }
+    }
+    exit::OK
+}
+
+/// Whether `ip` is one of this host's own addresses (used by the safety rules).
+pub fn is_own_address(ip: IpAddr) -> bool {
+    ip.is_loopback()
+        || pcap::Device::list()
+            .map(|ds| ds.iter().any(|d| d.addresses.iter().any(|a| a.addr == ip)))
+            .unwrap_or(false)
 }

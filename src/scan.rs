@@ -117,19 +117,34 @@ mod tests {
     #[test]
     fn classifies_in_2x_order() {
         assert_eq!(ScanKind::classify_tcp(0), Some(ScanKind::Null));
-        assert_eq!(ScanKind::classify_tcp(FIN | URG | PSH), Some(ScanKind::Xmas));
-        assert_eq!(ScanKind::classify_tcp(FIN | URG | PSH | SYN), Some(ScanKind::Xmas));
+        assert_eq!(
+            ScanKind::classify_tcp(FIN | URG | PSH),
+            Some(ScanKind::Xmas)
+        );
+        assert_eq!(
+            ScanKind::classify_tcp(FIN | URG | PSH | SYN),
+            Some(ScanKind::Xmas)
+        );
         assert_eq!(ScanKind::classify_tcp(FIN), Some(ScanKind::Fin));
         assert_eq!(ScanKind::classify_tcp(SYN), Some(ScanKind::Syn));
-        assert_eq!(ScanKind::classify_tcp(SYN | 0x40 | 0x80), Some(ScanKind::Syn));
+        assert_eq!(
+            ScanKind::classify_tcp(SYN | 0x40 | 0x80),
+            Some(ScanKind::Syn)
+        );
         assert_eq!(ScanKind::classify_tcp(SYN | ACK), None);
         assert_eq!(ScanKind::classify_tcp(RST), None);
-        assert_eq!(ScanKind::classify_tcp(SYN | FIN), Some(ScanKind::Unknown(SYN | FIN)));
+        assert_eq!(
+            ScanKind::classify_tcp(SYN | FIN),
+            Some(ScanKind::Unknown(SYN | FIN))
+        );
         assert_eq!(
             ScanKind::Unknown(SYN | FIN | URG).to_string(),
             "Unknown Type: TCP Packet Flags: SYN: 1 FIN: 1 ACK: 0 PSH: 0 URG: 1 RST: 0"
         );
         assert_eq!(ScanKind::Null.legacy_text().to_string(), " TCP NULL scan");
-        assert_eq!(ScanKind::Syn.legacy_text().to_string(), "TCP SYN/Normal scan");
+        assert_eq!(
+            ScanKind::Syn.legacy_text().to_string(),
+            "TCP SYN/Normal scan"
+        );
     }
 }

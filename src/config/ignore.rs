@@ -105,9 +105,13 @@ mod tests {
 
     #[test]
     fn parses_what_2x_mangled() {
-        let (l, w) = p(b"# c\r\n 198.18.0.1 \r\n198.18.4.5/16 # lab\nFD00:5E5E::/32\n127.0.0.1").unwrap();
+        let (l, w) =
+            p(b"# c\r\n 198.18.0.1 \r\n198.18.4.5/16 # lab\nFD00:5E5E::/32\n127.0.0.1").unwrap();
         assert_eq!(l.len(), 4);
-        assert_eq!(w, vec!["ign:3: 198.18.4.5/16 has host bits set; using 198.18.0.0/16"]);
+        assert_eq!(
+            w,
+            vec!["ign:3: 198.18.4.5/16 has host bits set; using 198.18.0.0/16"]
+        );
         assert!(l.contains("198.18.200.1".parse().unwrap()));
         assert!(l.contains("fd00:5e5e::7".parse().unwrap()));
         assert!(l.contains("127.0.0.1".parse().unwrap()));
@@ -135,8 +139,14 @@ mod tests {
             "ign:2: prefix length /33 is too long for IPv4 (at most /32) (expected an address or ADDRESS/PREFIX)"
         );
         assert!(p(b"::1/129").is_err());
-        assert!(p(b"www.example.com").unwrap_err().to_string().starts_with("ign:1: "));
-        assert!(p(b"\xff\xfe\x00").unwrap_err().to_string().starts_with("ign:1: "));
+        assert!(p(b"www.example.com")
+            .unwrap_err()
+            .to_string()
+            .starts_with("ign:1: "));
+        assert!(p(b"\xff\xfe\x00")
+            .unwrap_err()
+            .to_string()
+            .starts_with("ign:1: "));
         assert!(p(b"").unwrap().0.is_empty());
     }
 }

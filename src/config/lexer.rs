@@ -124,8 +124,14 @@ mod tests {
     fn accepts_the_forms_2x_accepts() {
         let e = one("# c\n\nTCP_PORTS=\"1,2\"\r\nUDP_PORTS = \"3\" trailing\n").unwrap();
         assert_eq!(e.len(), 2);
-        assert_eq!((e[0].key.as_str(), e[0].value.as_str(), e[0].line), ("TCP_PORTS", "1,2", 3));
-        assert_eq!((e[1].key.as_str(), e[1].value.as_str(), e[1].line), ("UDP_PORTS", "3", 4));
+        assert_eq!(
+            (e[0].key.as_str(), e[0].value.as_str(), e[0].line),
+            ("TCP_PORTS", "1,2", 3)
+        );
+        assert_eq!(
+            (e[1].key.as_str(), e[1].value.as_str(), e[1].line),
+            ("UDP_PORTS", "3", 4)
+        );
     }
 
     #[test]
@@ -148,6 +154,9 @@ mod tests {
     #[test]
     fn error_names_path_and_line() {
         let e = lex(Path::new("/etc/p.conf"), b"# x\nA=1\n").unwrap_err();
-        assert_eq!(e.to_string(), "/etc/p.conf:2: A: the value must be in double quotes, as A=\"...\"");
+        assert_eq!(
+            e.to_string(),
+            "/etc/p.conf:2: A: the value must be in double quotes, as A=\"...\""
+        );
     }
 }

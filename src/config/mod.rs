@@ -416,7 +416,12 @@ impl Config {
         }
     }
 
-    fn block_mode(&mut self, key: &str, value: &str, line: usize) -> Result<BlockMode, ConfigError> {
+    fn block_mode(
+        &mut self,
+        key: &str,
+        value: &str,
+        line: usize,
+    ) -> Result<BlockMode, ConfigError> {
         match (value, self.dialect) {
             ("0", _) => Ok(BlockMode::LogOnly),
             ("1", _) => Ok(BlockMode::Block),
@@ -434,9 +439,20 @@ impl Config {
         }
     }
 
-    fn number(&self, key: &str, value: &str, line: usize, min: u64, max: u64) -> Result<u64, ConfigError> {
+    fn number(
+        &self,
+        key: &str,
+        value: &str,
+        line: usize,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
         match value.trim().parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) && value.trim().bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+            Ok(n)
+                if (min..=max).contains(&n) && value.trim().bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok(n)
+            }
             _ => Err(self.key_err(
                 line,
                 key,
@@ -445,7 +461,13 @@ impl Config {
         }
     }
 
-    fn template(&mut self, key: &str, value: &str, line: usize, need_target: bool) -> Result<Template, ConfigError> {
+    fn template(
+        &mut self,
+        key: &str,
+        value: &str,
+        line: usize,
+        need_target: bool,
+    ) -> Result<Template, ConfigError> {
         let t = Template(value.to_string());
         if need_target && !t.has_target() {
             if self.dialect == Dialect::V2 {
@@ -496,7 +518,8 @@ impl Config {
                     parse_backends(value).map_err(|p| self.key_err(line, key, p))?
             }
             "BLOCK_TIMEOUT" => {
-                self.block_timeout = parse_duration(value).map_err(|p| self.key_err(line, key, p))?
+                self.block_timeout =
+                    parse_duration(value).map_err(|p| self.key_err(line, key, p))?
             }
             "BLOCK_TIMEOUT_MULTIPLIER" => {
                 self.block_timeout_multiplier = match value.trim().parse::<f64>() {
@@ -659,7 +682,13 @@ impl Config {
         let excl = |v: &Vec<PortItem>| {
             (!v.is_empty()).then(|| {
                 v.iter()
-                    .map(|i| if i.lo == i.hi { i.lo.to_string() } else { format!("{}-{}", i.lo, i.hi) })
+                    .map(|i| {
+                        if i.lo == i.hi {
+                            i.lo.to_string()
+                        } else {
+                            format!("{}-{}", i.lo, i.hi)
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(",")
             })
@@ -670,8 +699,14 @@ impl Config {
             ("UDP_PORTS", self.udp_ports.to_string()),
             ("ADVANCED_PORTS_TCP", opt(adv(self.advanced_ports_tcp))),
             ("ADVANCED_PORTS_UDP", opt(adv(self.advanced_ports_udp))),
-            ("ADVANCED_EXCLUDE_TCP", opt(excl(&self.advanced_exclude_tcp))),
-            ("ADVANCED_EXCLUDE_UDP", opt(excl(&self.advanced_exclude_udp))),
+            (
+                "ADVANCED_EXCLUDE_TCP",
+                opt(excl(&self.advanced_exclude_tcp)),
+            ),
+            (
+                "ADVANCED_EXCLUDE_UDP",
+                opt(excl(&self.advanced_exclude_udp)),
+            ),
             ("IGNORE_FILE", opt(path(&self.ignore_file))),
             ("HISTORY_FILE", opt(path(&self.history_file))),
             ("BLOCKED_FILE", opt(path(&self.blocked_file))),
@@ -681,9 +716,15 @@ impl Config {
             ("KILL_ROUTE", opt(tmpl(&self.kill_route))),
             ("KILL_ROUTE_REMOVE", opt(tmpl(&self.kill_route_remove))),
             ("KILL_HOSTS_DENY", opt(tmpl(&self.kill_hosts_deny))),
-            ("HOSTS_DENY_FILE", self.hosts_deny_file.display().to_string()),
+            (
+                "HOSTS_DENY_FILE",
+                self.hosts_deny_file.display().to_string(),
+            ),
             ("KILL_RUN_CMD", opt(tmpl(&self.kill_run_cmd))),
-            ("KILL_RUN_CMD_FIRST", u8::from(self.kill_run_cmd_first).to_string()),
+            (
+                "KILL_RUN_CMD_FIRST",
+                u8::from(self.kill_run_cmd_first).to_string(),
+            ),
             ("SCAN_TRIGGER", self.scan_trigger.to_string()),
             ("PORT_BANNER", opt(self.port_banner.clone())),
             (
@@ -702,12 +743,18 @@ impl Config {
                 },
             ),
             ("BLOCK_TIMEOUT", dur(self.block_timeout)),
-            ("BLOCK_TIMEOUT_MULTIPLIER", self.block_timeout_multiplier.to_string()),
+            (
+                "BLOCK_TIMEOUT_MULTIPLIER",
+                self.block_timeout_multiplier.to_string(),
+            ),
             ("BLOCK_TIMEOUT_MAX", dur(self.block_timeout_max)),
             ("BLOCK_MAX", self.block_max.to_string()),
             ("BLOCK_RATE", self.block_rate.to_string()),
             ("BLOCK_PREFIX_V6", self.block_prefix_v6.to_string()),
-            ("BLOCK_STATE_FILE", self.block_state_file.display().to_string()),
+            (
+                "BLOCK_STATE_FILE",
+                self.block_state_file.display().to_string(),
+            ),
             (
                 "NFT_HOOKS",
                 self.nft_hooks
@@ -724,9 +771,18 @@ impl Config {
 }
 
 fn unknown_key_problem(key: &str) -> String {
-    match KEYS.iter().find(|k| k.starts_with(key)) {
-        Some(full) => format!("unknown key (keys are never abbreviated: did you mean {full}?)"),
-        None => "unknown key".to_string(),
+    let matches: Vec<&str> = KEYS
+        .iter()
+        .copied()
+        .filter(|k| k.starts_with(key))
+        .collect();
+    match matches.as_slice() {
+        [] => "unknown key".to_string(),
+        m => format!(
+            "unknown key (keys are never abbreviated: {key} is the start of {}{})",
+            m.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+            if m.len() > 3 { ", ..." } else { "" }
+        ),
     }
 }
 
@@ -767,9 +823,10 @@ pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
         "w" => 604_800,
         _ => return Err(bad()),
     };
-    let secs = n.checked_mul(mult).filter(|s| *s <= 100 * 365 * 86_400).ok_or_else(|| {
-        format!("\"{s}\" is longer than 100 years; use 0 for permanent")
-    })?;
+    let secs = n
+        .checked_mul(mult)
+        .filter(|s| *s <= 100 * 365 * 86_400)
+        .ok_or_else(|| format!("\"{s}\" is longer than 100 years; use 0 for permanent"))?;
     Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
@@ -812,6 +869,9 @@ mod tests {
     #[test]
     fn templates_render_tokens() {
         let t = Template("x $TARGET$ $PORT$ $MODE$ $TARGET$".into());
-        assert_eq!(t.render("198.18.0.1".parse().unwrap(), 23, "atcp"), "x 198.18.0.1 23 atcp 198.18.0.1");
+        assert_eq!(
+            t.render("198.18.0.1".parse().unwrap(), 23, "atcp"),
+            "x 198.18.0.1 23 atcp 198.18.0.1"
+        );
     }
 }

@@ -186,10 +186,19 @@ mod tests {
     #[test]
     fn rejects_bad_items() {
         assert_eq!(parse_list("0").1, vec![PortError::OutOfRange("0".into())]);
-        assert_eq!(parse_list("65536").1, vec![PortError::OutOfRange("65536".into())]);
+        assert_eq!(
+            parse_list("65536").1,
+            vec![PortError::OutOfRange("65536".into())]
+        );
         assert_eq!(parse_list("20-10").1, vec![PortError::Reversed(20, 10)]);
-        assert_eq!(parse_list("abc").1, vec![PortError::NotANumber("abc".into())]);
-        assert_eq!(parse_list("1-x").1, vec![PortError::NotANumber("1-x".into())]);
+        assert_eq!(
+            parse_list("abc").1,
+            vec![PortError::NotANumber("abc".into())]
+        );
+        assert_eq!(
+            parse_list("1-x").1,
+            vec![PortError::NotANumber("1-x".into())]
+        );
         assert_eq!(parse_list("-5").1, vec![PortError::NotANumber("-5".into())]);
         assert_eq!(parse_list("99999999999999999999").1.len(), 1);
     }

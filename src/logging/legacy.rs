@@ -68,26 +68,80 @@ impl LegacyMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Legacy<'a> {
     Starting(&'a str),
-    ListenMode { proto: Proto, port: u16 },
-    StealthListenMode { proto: Proto, port: u16 },
-    CouldNotBind { proto: Proto, port: u16 },
-    CouldNotBindAny { proto: Proto },
+    ListenMode {
+        proto: Proto,
+        port: u16,
+    },
+    StealthListenMode {
+        proto: Proto,
+        port: u16,
+    },
+    CouldNotBind {
+        proto: Proto,
+        port: u16,
+    },
+    CouldNotBindAny {
+        proto: Proto,
+    },
     PortInUse(u16),
     AdvancedFirst(u32),
-    AdvancedIgnored { proto: Proto, port: u16 },
+    AdvancedIgnored {
+        proto: Proto,
+        port: u16,
+    },
     Listening,
-    Connect { name: &'a str, ip: IpAddr, proto: Proto, port: u16 },
-    Stealth { kind: ScanKind, name: &'a str, ip: IpAddr, port: u16 },
-    UdpScan { name: &'a str, ip: IpAddr, port: u16 },
-    IpOptions { name: &'a str, ip: IpAddr, proto: Proto, port: u16 },
-    AlreadyBlockedConnect { ip: IpAddr },
-    AlreadyBlockedStealth { name: &'a str, ip: IpAddr },
+    Connect {
+        name: &'a str,
+        ip: IpAddr,
+        proto: Proto,
+        port: u16,
+    },
+    Stealth {
+        kind: ScanKind,
+        name: &'a str,
+        ip: IpAddr,
+        port: u16,
+    },
+    UdpScan {
+        name: &'a str,
+        ip: IpAddr,
+        port: u16,
+    },
+    IpOptions {
+        name: &'a str,
+        ip: IpAddr,
+        proto: Proto,
+        port: u16,
+    },
+    AlreadyBlockedConnect {
+        ip: IpAddr,
+    },
+    AlreadyBlockedStealth {
+        name: &'a str,
+        ip: IpAddr,
+    },
     IgnoringResponse(Proto),
-    BlockedWrappers { ip: IpAddr, line: &'a str },
-    BlockedRoute { ip: IpAddr, cmd: &'a str },
-    ExternalCommand { ip: IpAddr, cmd: &'a str },
-    CommandStatus { status: i32, cmd: &'a str },
-    CouldNotBlock { mode: LegacyMode, name: &'a str, ip: IpAddr },
+    BlockedWrappers {
+        ip: IpAddr,
+        line: &'a str,
+    },
+    BlockedRoute {
+        ip: IpAddr,
+        cmd: &'a str,
+    },
+    ExternalCommand {
+        ip: IpAddr,
+        cmd: &'a str,
+    },
+    CommandStatus {
+        status: i32,
+        cmd: &'a str,
+    },
+    CouldNotBlock {
+        mode: LegacyMode,
+        name: &'a str,
+        ip: IpAddr,
+    },
     NoIgnoreFile,
     SecurityShutdown,
     AdminShutdown,
@@ -268,12 +322,21 @@ mod tests {
     #[test]
     fn history_line_matches_1_2() {
         let when = chrono::Local.timestamp_opt(1_795_491_183, 0).unwrap();
-        let got = history_line(when, "198.19.50.1", "198.19.50.1".parse().unwrap(), 1, Proto::Tcp);
+        let got = history_line(
+            when,
+            "198.19.50.1",
+            "198.19.50.1".parse().unwrap(),
+            1,
+            Proto::Tcp,
+        );
         let want = format!(
             "1795491183 - {} Host: 198.19.50.1/198.19.50.1 Port: 1 TCP Blocked",
             when.format("%m/%d/%Y %H:%M:%S")
         );
         assert_eq!(got, want);
-        assert!(LegacyMode::from_arg("-atcp") == Some(LegacyMode::Atcp) && LegacyMode::from_arg("atcp").is_none());
+        assert!(
+            LegacyMode::from_arg("-atcp") == Some(LegacyMode::Atcp)
+                && LegacyMode::from_arg("atcp").is_none()
+        );
     }
 }

@@ -76,25 +76,68 @@ pub enum Line<'a> {
     Starting(&'a str),
     Listening,
     ShuttingDown,
-    IgnoredHost { ip: IpAddr, file: &'a str },
-    SameAddress { src: IpAddr, dst: IpAddr },
-    AlreadyBlocked { ip: IpAddr },
-    BlockedWrappers { ip: IpAddr, line: &'a str },
-    AlreadyInHostsDeny { ip: IpAddr },
-    BlockedRoute { ip: IpAddr, cmd: &'a str },
-    ExternalCommand { ip: IpAddr, cmd: &'a str },
-    DisposeError { ip: IpAddr },
-    ServiceRunning { ip: IpAddr, port: u16 },
-    AcceptFailed { port: u16, errno: i32, err: &'a str },
-    CouldNotBind { proto: Proto, port: u16 },
+    IgnoredHost {
+        ip: IpAddr,
+        file: &'a str,
+    },
+    SameAddress {
+        src: IpAddr,
+        dst: IpAddr,
+    },
+    AlreadyBlocked {
+        ip: IpAddr,
+    },
+    BlockedWrappers {
+        ip: IpAddr,
+        line: &'a str,
+    },
+    AlreadyInHostsDeny {
+        ip: IpAddr,
+    },
+    BlockedRoute {
+        ip: IpAddr,
+        cmd: &'a str,
+    },
+    ExternalCommand {
+        ip: IpAddr,
+        cmd: &'a str,
+    },
+    DisposeError {
+        ip: IpAddr,
+    },
+    ServiceRunning {
+        ip: IpAddr,
+        port: u16,
+    },
+    AcceptFailed {
+        port: u16,
+        errno: i32,
+        err: &'a str,
+    },
+    CouldNotBind {
+        proto: Proto,
+        port: u16,
+    },
     /// A typed backend blocked the host (`via nftables set inet portsentry blocked4`).
-    BlockedVia { ip: &'a str, how: &'a str, until: &'a str },
+    BlockedVia {
+        ip: &'a str,
+        how: &'a str,
+        until: &'a str,
+    },
     /// A block expired and was lifted from the backends.
-    Expired { ip: &'a str },
+    Expired {
+        ip: &'a str,
+    },
     /// A backend failed for a host.
-    BackendFailed { ip: &'a str, err: &'a str },
+    BackendFailed {
+        ip: &'a str,
+        err: &'a str,
+    },
     /// A safety cap stopped a block.
-    CapHit { ip: IpAddr, what: &'a str },
+    CapHit {
+        ip: IpAddr,
+        what: &'a str,
+    },
 }
 
 impl fmt::Display for Line<'_> {

@@ -176,6 +176,9 @@ mod tests {
         let mut buf = [0u8; 512];
         let n = rx.recv(&mut buf).unwrap();
         let got = String::from_utf8_lossy(&buf[..n]).to_string();
-        assert!(got.starts_with("<29>") && got.ends_with("]: adminalert: x"), "{got}");
+        assert!(
+            got.starts_with("<29>") && got.ends_with("]: adminalert: x"),
+            "{got}"
+        );
     }
 }

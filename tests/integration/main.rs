@@ -1,1 +1,11 @@
-//! The one integration test binary.
+//! The one integration test binary (one link step on 2 cores): CLI, config, replay, and
+//! the root tests that run the daemon between network namespaces.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod config_errors;
+mod debian;
+mod detect;
+mod netns;
+mod util;

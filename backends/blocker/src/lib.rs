@@ -149,9 +149,7 @@ impl FromStr for Net {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| NetError::BadAddress(a.to_string()))?;
+        let addr: IpAddr = a.parse().map_err(|_| NetError::BadAddress(a.to_string()))?;
         let prefix = match p {
             None => max_prefix(&addr),
             Some(p) => {
@@ -424,16 +422,33 @@ mod tests {
         assert_eq!(n.to_string(), "198.18.0.1");
         let n: Net = "::ffff:198.18.0.0/112".parse().unwrap();
         assert_eq!(n.to_string(), "198.18.0.0/16");
-        assert!(Net::host("198.18.0.1".parse().unwrap()).contains("::ffff:198.18.0.1".parse().unwrap()));
+        assert!(
+            Net::host("198.18.0.1".parse().unwrap()).contains("::ffff:198.18.0.1".parse().unwrap())
+        );
     }
 
     #[test]
     fn rejects_bad_text() {
-        assert!(matches!("198.18.0.1/33".parse::<Net>(), Err(NetError::PrefixTooLong { .. })));
-        assert!(matches!("::1/129".parse::<Net>(), Err(NetError::PrefixTooLong { .. })));
-        assert!(matches!("198.18.0.1/".parse::<Net>(), Err(NetError::BadPrefix(_))));
-        assert!(matches!("198.18.0.1/-1".parse::<Net>(), Err(NetError::BadPrefix(_))));
-        assert!(matches!("host.example".parse::<Net>(), Err(NetError::BadAddress(_))));
+        assert!(matches!(
+            "198.18.0.1/33".parse::<Net>(),
+            Err(NetError::PrefixTooLong { .. })
+        ));
+        assert!(matches!(
+            "::1/129".parse::<Net>(),
+            Err(NetError::PrefixTooLong { .. })
+        ));
+        assert!(matches!(
+            "198.18.0.1/".parse::<Net>(),
+            Err(NetError::BadPrefix(_))
+        ));
+        assert!(matches!(
+            "198.18.0.1/-1".parse::<Net>(),
+            Err(NetError::BadPrefix(_))
+        ));
+        assert!(matches!(
+            "host.example".parse::<Net>(),
+            Err(NetError::BadAddress(_))
+        ));
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! [`Nftables`]: the `Blocker` over one long-lived netlink socket.
+//!
+//! In: trait calls with typed targets. Out: one batch per call (set-up, blocks, unblock,
+//! flush) or GET requests (list, `table_exists`); `NftError` mapped to `BlockError`.
+//! Must not: touch any table but `inet <table>`, or treat "already there" (block) and
+//! "not there" (unblock, flush) as failures.
+
+use std::ffi::CString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use nix::errno::Errno;
+use portsentry_blocker::{BlockError, Blocker, Held, Net, Step, Target};
+
+use crate::encode::encode;
+use crate::error::NftError;
+use crate::link::{BatchStats, Link};
+use crate::plan::{self, Family, Hook, Options, Plan};
+use crate::sys;
+use crate::wire;
+
+const NAME: &str = "nft";
+const INET: u16 = libc::NFPROTO_INET as u16;
+/// Dumps restarted at most this often when the ruleset changes under them.
+const DUMP_RETRIES: usize = 3;
+
+/// Targets per batch. Larger `block_many` calls are split into several batches, each
+/// atomic on its own; below this a batch (72 bytes per IPv4 target measured, about 110
+/// per IPv6 target, so at most about 115 MiB) stays well below the send buffer the socket
+/// can be given (`SO_SNDBUFFORCE`, about 1 GiB).
+pub const MAX_BATCH_TARGETS: usize = 1 << 20;
+
+/// The nft backend. Holds one netfilter netlink socket, in the network namespace of the
+/// thread that called [`Nftables::new`].
+pub struct Nftables {
+    opts: Options,
+    table: CString,
+    link: Link,
+}
+
+fn mapped(step: Step, net: Option<Net>) -> impl FnOnce(NftError) -> BlockError {
+    move |e| BlockError::new(NAME, step, net, e)
+}
+
+impl Nftables {
+    /// Checks the options and opens the socket. Sends nothing: call `init` next.
+    pub fn new(opts: Options) -> Result<Nftables, NftError> {
+        plan::check_table_name(&opts.table)?;
+        let table = CString::new(opts.table.clone())
+            .map_err(|_| NftError::BadTableName(opts.table.clone()))?;
+        let link = Link::open()?;
+        Ok(Nftables { opts, table, link })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// What the last batch took: messages, bytes, `sendmsg` calls.
+    pub fn last_batch(&self) -> BatchStats {
+        self.link.last
+    }
+
+    /// Sends one plan as one batch.
+    fn apply(&mut self, plan: &Plan) -> Result<(), NftError> {
+        if plan.msgs.is_empty() {
+            return Ok(());
+        }
+        let enc = encode(&self.opts.table, plan);
+        self.link.run_batch(&enc)
+    }
+
+    /// Sends a GET request built by `build(seq)`: the reply payloads, `Ok(None)` when the
+    /// object does not exist (`ENOENT`), or the refusal.
+    fn get(
+        &mut self,
+        what: String,
+        build: impl Fn(u32) -> Vec<u8>,
+    ) -> Result<Option<Vec<Vec<u8>>>, NftError> {
+        let mut tries = 0;
+        loop {
+            let seq = self.link.seq();
+            match self.link.request(&build(seq), seq, &what)? {
+                Ok(p) => return Ok(Some(p)),
+                Err(Errno::ENOENT) => return Ok(None),
+                // A dump the ruleset changed under: ask again.
+                Err(Errno::EINTR) if tries < DUMP_RETRIES => tries += 1,
+                // nfnetlink answers EINVAL to a GET (EOPNOTSUPP to a batch) for a
+                // subsystem it does not have; our GETs are otherwise well-formed.
+                Err(errno @ (Errno::EINVAL | Errno::EOPNOTSUPP)) => {
+                    return Err(NftError::NoNfTables(errno))
+                }
+                Err(errno) => return Err(NftError::Kernel { what, errno }),
+            }
+        }
+    }
+
+    /// Whether our table exists (false after `nft flush ruleset`).
+    pub fn table_exists(&mut self) -> Result<bool, NftError> {
+        let what = format!("list table inet {}", self.opts.table);
+        let table = self.table.clone();
+        let found = self.get(what, |seq| sys::get_table_request(&table, INET, seq))?;
+        Ok(found.is_some())
+    }
+
+    fn chain_exists(&mut self, hook: Hook) -> Result<bool, NftError> {
+        let what = format!("list chain inet {} {}", self.opts.table, hook.chain());
+        let table = self.table.clone();
+        let chain = CString::new(hook.chain()).unwrap_or_default();
+        let found = self.get(what, |seq| {
+            sys::get_chain_request(&table, &chain, INET, seq)
+        })?;
+        Ok(found.is_some())
+    }
+
+    /// Set-up in one batch: create what is absent, flush our chains, re-add our rules,
+    /// delete our chains on hooks no longer configured. Keeps every element.
+    pub fn apply_init(&mut self) -> Result<(), NftError> {
+        let wanted = self.opts.wanted_hooks();
+        let mut stale = Vec::new();
+        for h in Hook::ALL.into_iter().filter(|h| !wanted.contains(h)) {
+            if self.chain_exists(h)? {
+                stale.push(h);
+            }
+        }
+        self.apply(&plan::plan_init(&self.opts, &stale))
+    }
+
+    /// Adds (or refreshes) the host targets, in batches of at most [`MAX_BATCH_TARGETS`].
+    /// The hosts are blocked even when some targets are networks; the error then names
+    /// the first network.
+    pub fn apply_block(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        let mut rejected = Vec::new();
+        for chunk in targets.chunks(MAX_BATCH_TARGETS) {
+            let (plan, bad) = plan::plan_block(chunk);
+            rejected.extend(bad);
+            self.apply(&plan)?;
+        }
+        match rejected.first() {
+            Some(&net) => Err(NftError::NotAHost(net)),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes one element; one that is not there (or no table) is success.
+    pub fn apply_unblock(&mut self, net: &Net) -> Result<(), NftError> {
+        match self.apply(&plan::plan_unblock(net)) {
+            Err(e) if e.objects_missing() => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Deletes our table; no table is success.
+    pub fn apply_flush(&mut self) -> Result<(), NftError> {
+        match self.apply(&plan::plan_flush()) {
+            Err(e) if e.objects_missing() => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Reads both sets back. No table or set: nothing held.
+    pub fn held(&mut self) -> Result<Vec<Held>, NftError> {
+        let mut out = Vec::new();
+        for f in Family::ALL {
+            out.extend(self.dump_set(f)?);
+        }
+        Ok(out)
+    }
+
+    fn dump_set(&mut self, f: Family) -> Result<Vec<Held>, NftError> {
+        let what = format!("list set inet {} {}", self.opts.table, f.set_name());
+        let table = self.table.clone();
+        let set = CString::new(f.set_name()).unwrap_or_default();
+        let Some(payloads) = self.get(what, |seq| {
+            sys::get_setelems_request(&table, &set, INET, seq)
+        })?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for p in payloads {
+            for e in wire::setelems(&p).map_err(NftError::Parse)? {
+                let addr = match (f, e.key.len()) {
+                    (Family::V4, 4) => {
+                        let b: [u8; 4] = e.key[..].try_into().unwrap_or_default();
+                        IpAddr::V4(Ipv4Addr::from(b))
+                    }
+                    (Family::V6, 16) => {
+                        let b: [u8; 16] = e.key[..].try_into().unwrap_or_default();
+                        IpAddr::V6(Ipv6Addr::from(b))
+                    }
+                    (_, len) => {
+                        return Err(NftError::BadKey {
+                            set: f.set_name(),
+                            len,
+                        })
+                    }
+                };
+                out.push(Held {
+                    net: Net::host(addr),
+                    remaining: e.expiration_ms.map(std::time::Duration::from_millis),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Blocker for Nftables {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn init(&mut self) -> Result<(), BlockError> {
+        self.apply_init().map_err(mapped(Step::Init, None))
+    }
+
+    fn block(&mut self, target: &Target) -> Result<(), BlockError> {
+        self.block_many(std::slice::from_ref(target))
+    }
+
+    /// One batch (one `sendmsg`) for up to [`MAX_BATCH_TARGETS`] targets.
+    fn block_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
+        self.apply_block(targets).map_err(|e| {
+            let net = match (&e, targets) {
+                (NftError::NotAHost(n), _) => Some(*n),
+                (_, [one]) => Some(one.net),
+                _ => None,
+            };
+            BlockError::new(NAME, Step::Block, net, e)
+        })
+    }
+
+    fn unblock(&mut self, net: &Net) -> Result<(), BlockError> {
+        self.apply_unblock(net)
+            .map_err(mapped(Step::Unblock, Some(*net)))
+    }
+
+    fn flush(&mut self) -> Result<(), BlockError> {
+        self.apply_flush().map_err(mapped(Step::Flush, None))
+    }
+
+    fn list(&mut self) -> Result<Vec<Held>, BlockError> {
+        self.held().map_err(mapped(Step::List, None))
+    }
+}

@@ -1,0 +1,260 @@
+//! HISTORY_FILE and BLOCKED_FILE in Portsentry 2.x's formats.
+//!
+//! In: scan lines and blocked addresses. Out: appended history lines
+//! (`<local timestamp> <scan line>`) and 2.x binary block records (`sa_family_t` in host
+//! byte order, then the raw address). The history file is kept open and reopened when
+//! logrotate renamed it (checked at most once a second, so nothing is lost); parent
+//! directories are created. Nothing here decides what to write.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+fn open_append(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// The 2.x history timestamp: `YYYY-MM-DDTHH:MM:SS.mmm±HHMM`, local time.
+pub fn timestamp(t: SystemTime) -> String {
+    let dt: chrono::DateTime<chrono::Local> = t.into();
+    dt.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+}
+
+/// An append-only log file that follows renames.
+pub struct AppendFile {
+    path: PathBuf,
+    file: Option<File>,
+    ino: u64,
+    checked: Instant,
+}
+
+impl AppendFile {
+    pub fn open(path: &Path) -> io::Result<AppendFile> {
+        let file = open_append(path)?;
+        let ino = file.metadata()?.ino();
+        Ok(AppendFile {
+            path: path.to_path_buf(),
+            file: Some(file),
+            ino,
+            checked: Instant::now(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line (a newline is added).
+    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+        if self.checked.elapsed() >= Duration::from_secs(1) {
+            self.checked = Instant::now();
+            let same = std::fs::metadata(&self.path)
+                .map(|m| m.ino() == self.ino)
+                .unwrap_or(false);
+            if !same {
+                self.file = None;
+            }
+        }
+        if self.file.is_none() {
+            let f = open_append(&self.path)?;
+            self.ino = f.metadata()?.ino();
+            self.file = Some(f);
+        }
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        match self.file.as_mut() {
+            Some(f) => f.write_all(&buf),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+const AF_INET: u16 = 2;
+#[cfg(target_os = "linux")]
+const AF_INET6: u16 = 10;
+#[cfg(not(target_os = "linux"))]
+const AF_INET: u16 = 2;
+#[cfg(target_os = "freebsd")]
+const AF_INET6: u16 = 28;
+#[cfg(target_os = "openbsd")]
+const AF_INET6: u16 = 24;
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+const AF_INET6: u16 = 24;
+
+/// One 2.x block record.
+pub fn record(ip: IpAddr) -> Vec<u8> {
+    let mut v = Vec::with_capacity(18);
+    let fam = match ip {
+        IpAddr::V4(_) => AF_INET,
+        IpAddr::V6(_) => AF_INET6,
+    };
+    if cfg!(target_os = "linux") {
+        v.extend_from_slice(&fam.to_ne_bytes());
+    } else {
+        v.push(fam as u8);
+    }
+    match ip {
+        IpAddr::V4(a) => v.extend_from_slice(&a.octets()),
+        IpAddr::V6(a) => v.extend_from_slice(&a.octets()),
+    }
+    v
+}
+
+/// Parses records; returns the addresses and the length of the good prefix.
+pub fn parse_records(data: &[u8]) -> (Vec<IpAddr>, usize) {
+    let famlen = if cfg!(target_os = "linux") { 2 } else { 1 };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(head) = data.get(i..i + famlen) {
+        let fam = if famlen == 2 {
+            u16::from_ne_bytes([head[0], head[1]])
+        } else {
+            u16::from(head[0])
+        };
+        let body = i + famlen;
+        let ip = if fam == AF_INET {
+            data.get(body..body + 4)
+                .map(|b| (IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])), 4))
+        } else if fam == AF_INET6 {
+            data.get(body..body + 16).and_then(|b| {
+                <[u8; 16]>::try_from(b)
+                    .ok()
+                    .map(|a| (IpAddr::V6(Ipv6Addr::from(a)), 16))
+            })
+        } else {
+            None
+        };
+        match ip {
+            Some((ip, n)) => {
+                out.push(ip);
+                i = body + n;
+            }
+            None => break,
+        }
+    }
+    (out, i)
+}
+
+/// The block cache and its file.
+pub struct BlockedFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl BlockedFile {
+    /// Opens (creating) the file, reads its records, and cuts a corrupt tail. Returns the
+    /// file, the cached addresses and, if a tail was cut, a message saying so.
+    pub fn open(path: &Path) -> io::Result<(BlockedFile, HashSet<IpAddr>, Option<String>)> {
+        let mut file = open_append(path)?;
+        let mut data = Vec::new();
+        File::open(path)?.read_to_end(&mut data)?;
+        let (ips, good) = parse_records(&data);
+        let mut note = None;
+        if good < data.len() {
+            let f = OpenOptions::new().write(true).open(path)?;
+            f.set_len(good as u64)?;
+            f.sync_all()?;
+            note = Some(format!(
+                "{}: cut a corrupt tail of {} bytes after {} records",
+                path.display(),
+                data.len() - good,
+                ips.len()
+            ));
+            file = open_append(path)?;
+        }
+        Ok((
+            BlockedFile {
+                path: path.to_path_buf(),
+                file,
+            },
+            ips.into_iter().collect(),
+            note,
+        ))
+    }
+
+    /// Appends one record and syncs it (a block is durable before it is reported).
+    pub fn append(&mut self, ip: IpAddr) -> io::Result<()> {
+        self.file.write_all(&record(ip))?;
+        self.file.sync_data()
+    }
+
+    /// Rewrites the whole file atomically (after a block was lifted).
+    pub fn rewrite(&mut self, ips: &[IpAddr]) -> io::Result<()> {
+        let data: Vec<u8> = ips.iter().flat_map(|ip| record(*ip)).collect();
+        crate::respond::atomic_write(&self.path, &data, 0o600)?;
+        self.file = open_append(&self.path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_2x_binary() {
+        let r = record("198.18.0.1".parse().unwrap());
+        if cfg!(target_os = "linux") {
+            assert_eq!(r, vec![2, 0, 198, 18, 0, 1]);
+            assert_eq!(record("fd00:5e5e::1".parse().unwrap()).len(), 18);
+            assert_eq!(record("fd00:5e5e::1".parse().unwrap())[..2], [10, 0]);
+        }
+    }
+
+    #[test]
+    fn corrupt_tail_is_cut_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/blocked");
+        let (mut f, ips, note) = BlockedFile::open(&p).unwrap();
+        assert!(ips.is_empty() && note.is_none());
+        f.append("198.18.0.1".parse().unwrap()).unwrap();
+        f.append("fd00:5e5e::9".parse().unwrap()).unwrap();
+        drop(f);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 24);
+        let mut data = std::fs::read(&p).unwrap();
+        data.extend_from_slice(&[2, 0, 1]);
+        std::fs::write(&p, &data).unwrap();
+        let (_, ips, note) = BlockedFile::open(&p).unwrap();
+        assert_eq!(ips.len(), 2);
+        assert!(note
+            .unwrap()
+            .contains("cut a corrupt tail of 3 bytes after 2 records"));
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 24);
+    }
+
+    #[test]
+    fn history_follows_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.log");
+        let mut h = AppendFile::open(&p).unwrap();
+        h.write_line("one").unwrap();
+        std::fs::rename(&p, dir.path().join("h.log.1")).unwrap();
+        h.checked = Instant::now() - Duration::from_secs(2);
+        h.write_line("two").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("h.log.1")).unwrap(),
+            "one\n"
+        );
+    }
+
+    #[test]
+    fn timestamp_shape() {
+        let t = timestamp(SystemTime::now());
+        assert_eq!(t.len(), "2026-11-22T18:13:43.082+0000".len(), "{t}");
+        assert_eq!(&t[10..11], "T");
+    }
+}

@@ -1,0 +1,136 @@
+//! The service check: is a local service bound to this address and port?
+//!
+//! In: a destination address, port and protocol. Out: yes/no. On Linux the answer comes
+//! from a snapshot of /proc/net/{tcp,tcp6,udp,udp6} refreshed at most once per
+//! `max_age`, so the packet path costs a hash lookup, not a syscall. Elsewhere it falls
+//! back to trying a bind, as 2.x did. It never logs.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::config::Proto;
+
+pub struct ServiceCheck {
+    bound: HashSet<(Proto, IpAddr, u16)>,
+    taken: Option<Instant>,
+    max_age: Duration,
+}
+
+impl ServiceCheck {
+    pub fn new(max_age: Duration) -> ServiceCheck {
+        ServiceCheck {
+            bound: HashSet::new(),
+            taken: None,
+            max_age,
+        }
+    }
+
+    /// Whether a service is bound on `dst:port` (or the wildcard address).
+    pub fn is_running(&mut self, proto: Proto, dst: IpAddr, port: u16) -> bool {
+        if cfg!(target_os = "linux") {
+            if self.taken.is_none_or(|t| t.elapsed() >= self.max_age) {
+                self.bound = snapshot();
+                self.taken = Some(Instant::now());
+            }
+            let v4any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+            let v6any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+            self.bound.contains(&(proto, dst, port))
+                || self.bound.contains(&(proto, v6any, port))
+                || (dst.is_ipv4() && self.bound.contains(&(proto, v4any, port)))
+        } else {
+            bind_fails(proto, dst, port)
+        }
+    }
+}
+
+/// 2.x's way: a service runs there if we cannot bind it.
+fn bind_fails(proto: Proto, dst: IpAddr, port: u16) -> bool {
+    let sa = SocketAddr::new(dst, port);
+    match proto {
+        Proto::Tcp => std::net::TcpListener::bind(sa).is_err(),
+        Proto::Udp => std::net::UdpSocket::bind(sa).is_err(),
+    }
+}
+
+/// Parses the hex `ADDR:PORT` of /proc/net files.
+fn parse_local(s: &str) -> Option<(IpAddr, u16)> {
+    let (a, p) = s.split_once(':')?;
+    let port = u16::from_str_radix(p, 16).ok()?;
+    let ip = match a.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(a, 16).ok()?.to_be())),
+        32 => {
+            let mut b = [0u8; 16];
+            for (i, chunk) in b.chunks_mut(4).enumerate() {
+                let w = u32::from_str_radix(a.get(i * 8..i * 8 + 8)?, 16).ok()?;
+                chunk.copy_from_slice(&w.to_ne_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+        _ => return None,
+    };
+    Some((portsentry_blocker::canonical(ip), port))
+}
+
+/// Parses one /proc/net table; TCP rows count only in LISTEN (0A), UDP rows always.
+pub fn parse_table(text: &str, proto: Proto, out: &mut HashSet<(Proto, IpAddr, u16)>) {
+    for line in text.lines().skip(1) {
+        let mut f = line.split_whitespace();
+        let (Some(_), Some(local), Some(_), Some(st)) = (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        if proto == Proto::Tcp && st != "0A" {
+            continue;
+        }
+        if let Some((ip, port)) = parse_local(local) {
+            out.insert((proto, ip, port));
+        }
+    }
+}
+
+fn snapshot() -> HashSet<(Proto, IpAddr, u16)> {
+    let mut out = HashSet::new();
+    for (file, proto) in [
+        ("/proc/net/tcp", Proto::Tcp),
+        ("/proc/net/tcp6", Proto::Tcp),
+        ("/proc/net/udp", Proto::Udp),
+        ("/proc/net/udp6", Proto::Udp),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            parse_table(&text, proto, &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_net_rows() {
+        let tcp = "  sl  local_address rem_address   st\n   0: 0100007F:0016 00000000:0000 0A 0\n   1: 0100007F:0017 0200007F:1234 01 0\n";
+        let mut s = HashSet::new();
+        parse_table(tcp, Proto::Tcp, &mut s);
+        assert!(s.contains(&(Proto::Tcp, "127.0.0.1".parse().unwrap(), 22)));
+        assert_eq!(s.len(), 1);
+        let tcp6 = "hdr\n 0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A\n 1: 00000000000000000000000001000000:0051 00000000000000000000000000000000:0000 0A\n";
+        parse_table(tcp6, Proto::Tcp, &mut s);
+        assert!(s.contains(&(Proto::Tcp, "::".parse().unwrap(), 80)));
+        assert!(s.contains(&(Proto::Tcp, "::1".parse().unwrap(), 81)));
+    }
+
+    #[test]
+    fn sees_a_real_listener() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut c = ServiceCheck::new(Duration::from_secs(1));
+        assert!(c.is_running(Proto::Tcp, "127.0.0.1".parse().unwrap(), port));
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let uport = u.local_addr().unwrap().port();
+        let mut c = ServiceCheck::new(Duration::from_secs(1));
+        assert!(c.is_running(Proto::Udp, "127.0.0.1".parse().unwrap(), uport));
+        assert!(!c.is_running(Proto::Udp, "127.0.0.1".parse().unwrap(), port));
+    }
+}

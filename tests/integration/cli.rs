@@ -1,0 +1,113 @@
+//! The command line through the real binary: help, version, usage errors, exit codes.
+
+use crate::util::{run, stderr, stdout, write};
+
+#[test]
+fn help_and_version() {
+    let o = run(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let h = stdout(&o);
+    for flag in [
+        "--stealth",
+        "--connect",
+        "--method",
+        "--interface",
+        "--logoutput",
+        "--configfile",
+        "--disable-local-check",
+        "--disable-service-check",
+        "--daemon",
+        "--debug",
+        "--verbose",
+        "--block-backend",
+        "--replay",
+        "check-config",
+        "-atcp",
+    ] {
+        assert!(h.contains(flag), "help lacks {flag}:\n{h}");
+    }
+    let o = run(&["-V"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("portsentry "));
+    assert_eq!(run(&["--version"]).status.code(), Some(0));
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let o = run(&["--stealth", "--connect"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(
+        stderr(&o).trim(),
+        "Error: Only one mode can be specified, Use only one of --stealth or --connect"
+    );
+    for args in [
+        &["--method", "x"][..],
+        &["-i", "ALL", "-i", "eth0"],
+        &["--block-backend", "iptables"],
+        &["-atcp", "-d"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).is_empty());
+    }
+}
+
+#[test]
+fn check_config_prints_effective_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let ign = write(dir.path(), "ign", b"127.0.0.1\n198.18.0.0/15\n");
+    let conf = write(
+        dir.path(),
+        "p.conf",
+        format!(
+            "TCP_PORTS=\"1,11,15-17\"\nUDP_PORTS=\"7\"\nADVANCED_PORTS_TCP=\"10\"\nADVANCED_EXCLUDE_TCP=\"5\"\nIGNORE_FILE=\"{}\"\nBLOCK_TCP=\"0\"\nBLOCK_UDP=\"0\"\n",
+            ign.display()
+        )
+        .as_bytes(),
+    );
+    let o = run(&["-c", conf.to_str().unwrap(), "check-config"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("TCP_PORTS=\"1,11,15-17\"\n"), "{out}");
+    assert!(
+        out.contains("# TCP ports watched in stealth mode (12): 1-4,6-9,11,15-17\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("# UDP ports watched in stealth mode (1): 7\n"),
+        "{out}"
+    );
+    assert!(out.contains(": 2 entries\n"), "{out}");
+    let o = run(&["--connect", "-c", conf.to_str().unwrap(), "check-config"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("# TCP ports watched in connect mode (5): 1,11,15-17\n"));
+    assert!(stderr(&o).contains("ignored in connect mode"));
+    let o = run(&["-atcp", "-c", conf.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("# -atcp: TCP ports watched in stealth mode (8), minus the ports in use at start-up: 1-4,6-9\n"), "{}", stdout(&o));
+}
+
+#[test]
+fn example_config_checks() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().unwrap();
+    let ign = write(dir.path(), "ign", b"127.0.0.1\n");
+    let text = std::fs::read_to_string(format!("{root}/portsentry.conf.example")).unwrap();
+    let text = text.replace(
+        "IGNORE_FILE=\"/etc/portsentry/portsentry.ignore\"",
+        &format!("IGNORE_FILE=\"{}\"", ign.display()),
+    );
+    let conf = write(dir.path(), "p.conf", text.as_bytes());
+    let o = run(&["-c", conf.to_str().unwrap(), "check-config"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ex = std::fs::read_to_string(format!("{root}/portsentry.ignore.example")).unwrap();
+    let p = write(dir.path(), "ign2", ex.as_bytes());
+    let text = text.replace(&ign.display().to_string(), &p.display().to_string());
+    let conf = write(dir.path(), "p2.conf", text.as_bytes());
+    assert_eq!(
+        run(&["-c", conf.to_str().unwrap(), "check-config"])
+            .status
+            .code(),
+        Some(0)
+    );
+}

@@ -1,0 +1,395 @@
+//! Detection with real scans: nmap from one namespace against the daemon in another
+//! (issue #3). Root only; without root each test prints why it skips.
+
+use std::time::Duration;
+
+use crate::netns::*;
+use crate::util::is_root;
+
+const PORTS: &str = "TCP_PORTS=\"1,11,15-17\"\nUDP_PORTS=\"7,9\"\n";
+
+fn log_only(dir: &std::path::Path, extra: &str) -> String {
+    config(
+        dir,
+        &format!("{PORTS}BLOCK_TCP=\"0\"\nBLOCK_UDP=\"0\"\n{extra}"),
+    )
+}
+
+fn stealth_scan(method: &str, flag: &str, kind: &str, six: bool) {
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = log_only(dir.path(), "");
+    let d = bed.daemon(&["-c", &conf, "-m", method]);
+    let (target, src, opts) = if six {
+        (TARGET6, SCANNER6, "unknown")
+    } else {
+        (TARGET4, SCANNER4, "not set")
+    };
+    let mut args = vec![flag, "-p", "1,11,16,2000", target];
+    if six {
+        args.insert(0, "-6");
+    }
+    bed.nmap(&args);
+    let mut got = d.expect_scans(3);
+    got.sort();
+    let mut want: Vec<String> = [1u16, 11, 16]
+        .iter()
+        .map(|p| scan_line(src, "TCP", *p, kind, opts, LOG_ONLY))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // the history file holds the same lines, time-stamped
+    let hist = std::fs::read_to_string(dir.path().join("history")).unwrap();
+    assert_eq!(hist.lines().count(), 3);
+    for l in hist.lines() {
+        let (stamp, rest) = l.split_once(' ').unwrap();
+        assert_eq!(stamp.len(), "2026-11-22T18:13:43.082+0000".len(), "{l}");
+        assert!(want.contains(&rest.to_string()), "{l}");
+    }
+    let (code, took) = d.terminate();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
+fn pcap_syn_fin_null_xmas_v4() {
+    if !is_root("pcap_syn_fin_null_xmas_v4") {
+        return;
+    }
+    for (flag, kind) in [
+        ("-sS", "TCP SYN/Normal scan"),
+        ("-sF", "TCP FIN scan"),
+        ("-sN", "TCP NULL scan"),
+        ("-sX", "TCP XMAS scan"),
+    ] {
+        stealth_scan("pcap", flag, kind, false);
+    }
+}
+
+#[test]
+fn pcap_syn_fin_null_xmas_v6() {
+    if !is_root("pcap_syn_fin_null_xmas_v6") {
+        return;
+    }
+    for (flag, kind) in [
+        ("-sS", "TCP SYN/Normal scan"),
+        ("-sF", "TCP FIN scan"),
+        ("-sN", "TCP NULL scan"),
+        ("-sX", "TCP XMAS scan"),
+    ] {
+        stealth_scan("pcap", flag, kind, true);
+    }
+}
+
+#[test]
+fn raw_syn_fin_null_xmas_v4_v6() {
+    if !is_root("raw_syn_fin_null_xmas_v4_v6") {
+        return;
+    }
+    for six in [false, true] {
+        for (flag, kind) in [
+            ("-sS", "TCP SYN/Normal scan"),
+            ("-sF", "TCP FIN scan"),
+            ("-sN", "TCP NULL scan"),
+            ("-sX", "TCP XMAS scan"),
+        ] {
+            stealth_scan("raw", flag, kind, six);
+        }
+    }
+}
+
+#[test]
+fn udp_scan_pcap_and_raw() {
+    if !is_root("udp_scan_pcap_and_raw") {
+        return;
+    }
+    for method in ["pcap", "raw"] {
+        for six in [false, true] {
+            let bed = Bed::new();
+            let dir = tempfile::tempdir().unwrap();
+            let conf = log_only(dir.path(), "");
+            let d = bed.daemon(&["-c", &conf, "-m", method]);
+            let (target, src, opts) = if six {
+                (TARGET6, SCANNER6, "unknown")
+            } else {
+                (TARGET4, SCANNER4, "not set")
+            };
+            let mut args = vec!["-sU", "-p", "7,8", target];
+            if six {
+                args.insert(0, "-6");
+            }
+            bed.nmap(&args);
+            // nmap -sU may send more than one probe per port: every datagram is an event
+            d.wait_for("a UDP scan line", Duration::from_secs(10), |l| {
+                l.iter().any(|x| x.starts_with("Scan from: "))
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            let got = d.scans();
+            assert!(!got.is_empty());
+            for l in &got {
+                assert_eq!(
+                    l,
+                    &scan_line(src, "UDP", 7, "UDP", opts, LOG_ONLY),
+                    "{method}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn connect_mode_tcp_udp_and_banner() {
+    if !is_root("connect_mode_tcp_udp_and_banner") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = log_only(
+        dir.path(),
+        "PORT_BANNER=\"** UNAUTHORIZED ACCESS PROHIBITED **\"\n",
+    );
+    let d = bed.daemon(&["-c", &conf, "--connect"]);
+    bed.nmap(&["-sT", "-p", "1,11,2000", TARGET4]);
+    let got = d.expect_scans(2);
+    for p in [1u16, 11] {
+        assert!(
+            got.contains(&scan_line(
+                SCANNER4, "TCP", p, "Connect", "unknown", LOG_ONLY
+            )),
+            "{got:?}"
+        );
+    }
+    // banner over TCP (IPv6 client) and UDP
+    let o = bed.exec(
+        &bed.scanner,
+        &["python3", "-c", "import socket;s=socket.create_connection(('fd00:5e5e::2',15),3);print(s.recv(100).decode())"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "** UNAUTHORIZED ACCESS PROHIBITED **"
+    );
+    let o = bed.exec(
+        &bed.scanner,
+        &["python3", "-c", "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(3);s.sendto(b'',('198.18.0.2',7));print(s.recvfrom(100)[0].decode())"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "** UNAUTHORIZED ACCESS PROHIBITED **"
+    );
+    let got = d.expect_scans(4);
+    assert!(
+        got.contains(&scan_line(
+            SCANNER6, "TCP", 15, "Connect", "unknown", LOG_ONLY
+        )),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&scan_line(
+            SCANNER4, "UDP", 7, "Connect", "unknown", LOG_ONLY
+        )),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn blocking_with_kill_route_blocked_file_and_repeat() {
+    if !is_root("blocking_with_kill_route_blocked_file_and_repeat") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("route.log");
+    let conf = config(
+        dir.path(),
+        &format!(
+            "{PORTS}BLOCK_TCP=\"1\"\nBLOCK_UDP=\"1\"\nKILL_ROUTE=\"echo route $TARGET$ $PORT$ $MODE$ >> {}\"\n",
+            rec.display()
+        ),
+    );
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    bed.nmap(&["-6", "-sS", "-p", "1", TARGET6]);
+    d.expect_scans(2);
+    let cmd4 = format!("echo route 198.18.0.1 1 stealth >> {}", rec.display());
+    let lines = d.snapshot();
+    assert!(lines.contains(&format!("attackalert: Host 198.18.0.1 has been blocked via dropped route using command: \"{cmd4}\"")), "{lines:?}");
+    assert!(d.scans().contains(&scan_line(
+        SCANNER4,
+        "TCP",
+        1,
+        "TCP SYN/Normal scan",
+        "not set",
+        BLOCKED
+    )));
+    assert_eq!(
+        std::fs::read_to_string(&rec).unwrap(),
+        "route 198.18.0.1 1 stealth\nroute fd00:5e5e::1 1 stealth\n"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
+        6 + 18
+    );
+    // a repeat: already blocked, no new action
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    d.expect_scans(3);
+    assert!(d.snapshot().contains(
+        &"attackalert: Host: 198.18.0.1/198.18.0.1 is already blocked Ignoring".to_string()
+    ));
+    assert_eq!(std::fs::read_to_string(&rec).unwrap().lines().count(), 2);
+    // a restart re-reads the blocked file
+    drop(d);
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    d.expect_scans(1);
+    assert!(d
+        .snapshot()
+        .iter()
+        .any(|l| l == "attackalert: Host: 198.18.0.1/198.18.0.1 is already blocked Ignoring"));
+}
+
+#[test]
+fn scan_trigger_ignore_file_and_local_check() {
+    if !is_root("scan_trigger_ignore_file_and_local_check") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ign = dir.path().join("ignore");
+    std::fs::write(&ign, "# lab\nfd00:5e5e::/64\n127.0.0.1\n").unwrap();
+    let conf = log_only(
+        dir.path(),
+        &format!("SCAN_TRIGGER=\"2\"\nIGNORE_FILE=\"{}\"\n", ign.display()),
+    );
+    let d = bed.daemon(&["-c", &conf, "-v"]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.expect_scans(1);
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    let got = d.expect_scans(2);
+    assert_eq!(
+        got[0],
+        scan_line(
+            SCANNER4,
+            "TCP",
+            1,
+            "TCP SYN/Normal scan",
+            "not set",
+            ["false", "false", "unset", "unset"]
+        )
+    );
+    assert_eq!(
+        got[1],
+        scan_line(
+            SCANNER4,
+            "TCP",
+            11,
+            "TCP SYN/Normal scan",
+            "not set",
+            LOG_ONLY
+        )
+    );
+    bed.nmap(&["-6", "-sS", "-p", "1", TARGET6]);
+    let got = d.expect_scans(3);
+    assert_eq!(
+        got[2],
+        scan_line(
+            SCANNER6,
+            "TCP",
+            1,
+            "TCP SYN/Normal scan",
+            "unknown",
+            ["true", "unset", "unset", "unset"]
+        )
+    );
+    assert!(d.snapshot().contains(&format!(
+        "Host: fd00:5e5e::1 found in ignore file {}, aborting actions",
+        ign.display()
+    )));
+    drop(d);
+    // the local check: the target scanning itself over loopback (ALL includes lo)
+    std::fs::write(&ign, "").unwrap();
+    let conf = log_only(dir.path(), &format!("IGNORE_FILE=\"{}\"\n", ign.display()));
+    let d = bed.daemon(&["-c", &conf, "-i", "ALL", "-d"]);
+    bed.exec(
+        &bed.target,
+        &[
+            "nmap",
+            "-n",
+            "-Pn",
+            "--max-retries",
+            "0",
+            "-sS",
+            "-p",
+            "1",
+            "127.0.0.1",
+        ],
+        Duration::from_secs(30),
+    );
+    let got = d.expect_scans(1);
+    assert_eq!(
+        got[0],
+        scan_line(
+            "127.0.0.1",
+            "TCP",
+            1,
+            "TCP SYN/Normal scan",
+            "not set",
+            ["true", "true", "true", "false"]
+        )
+    );
+    assert!(d.snapshot().contains(
+        &"debug: Source address 127.0.0.1 same as destination address 127.0.0.1, skipping"
+            .to_string()
+    ));
+}
+
+#[test]
+fn kill_run_cmd_first_orders_the_actions() {
+    if !is_root("kill_run_cmd_first_orders_the_actions") {
+        return;
+    }
+    for first in [0, 1] {
+        let bed = Bed::new();
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("order");
+        let deny = dir.path().join("hosts.deny");
+        let conf = config(
+            dir.path(),
+            &format!(
+                "{PORTS}BLOCK_TCP=\"1\"\nBLOCK_UDP=\"1\"\nKILL_RUN_CMD_FIRST=\"{first}\"\nKILL_RUN_CMD=\"echo run $TARGET$ >> {r}\"\nKILL_ROUTE=\"echo route $TARGET$ >> {r}\"\nKILL_HOSTS_DENY=\"ALL: $TARGET$\"\nHOSTS_DENY_FILE=\"{}\"\n",
+                deny.display(),
+                r = rec.display()
+            ),
+        );
+        let d = bed.daemon(&["-c", &conf]);
+        bed.nmap(&["-sS", "-p", "1", TARGET4]);
+        d.expect_scans(1);
+        let order = std::fs::read_to_string(&rec).unwrap();
+        let want = if first == 1 {
+            "run 198.18.0.1\nroute 198.18.0.1\n"
+        } else {
+            "route 198.18.0.1\nrun 198.18.0.1\n"
+        };
+        assert_eq!(order, want);
+        assert_eq!(std::fs::read_to_string(&deny).unwrap(), "ALL: 198.18.0.1\n");
+        let lines = d.snapshot();
+        let pos = |p: &str| {
+            lines
+                .iter()
+                .position(|l| l.starts_with(p))
+                .unwrap_or_else(|| panic!("{p}: {lines:?}"))
+        };
+        let (run, wrap, route, scan) = (
+            pos("attackalert: External command run for host: 198.18.0.1"),
+            pos("attackalert: Host 198.18.0.1 has been blocked via wrappers with string: \"ALL: 198.18.0.1\""),
+            pos("attackalert: Host 198.18.0.1 has been blocked via dropped route"),
+            pos("Scan from: "),
+        );
+        if first == 1 {
+            assert!(run < wrap && wrap < route && route < scan);
+        } else {
+            assert!(wrap < route && route < run && run < scan);
+        }
+    }
+}
