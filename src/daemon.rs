@@ -130,6 +130,7 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     drop(tx);
     log.notice(Line::Listening);
     engine_loop(&o, rx, &mut responder, &log, &stop);
+    responder.finish();
     log.notice(Line::ShuttingDown);
     stop.stop();
     exit::OK
@@ -312,6 +313,7 @@ fn replay(o: &Options, cfg: Config, ignore: IgnoreList, path: &Path) -> i32 {
             Err(_) => {}
         }
     }
+    r.finish();
     exit::OK
 }
 

@@ -9,6 +9,7 @@
 pub mod command;
 pub mod files;
 pub mod hosts_deny;
+pub mod resolve;
 pub mod service;
 
 use std::collections::HashSet;
@@ -107,6 +108,7 @@ pub struct Responder {
     service: service::ServiceCheck,
     settings: Settings,
     malformed: Malformed,
+    resolver: resolve::Resolver,
 }
 
 /// Why the responder could not start.
@@ -171,6 +173,7 @@ impl Responder {
             history,
             service: service::ServiceCheck::new(Duration::from_secs(1)),
             settings,
+            resolver: resolve::Resolver::new(Duration::from_millis(500)),
             malformed: Malformed {
                 window: None,
                 shown: 0,
@@ -207,8 +210,8 @@ impl Responder {
         {
             if m.suppressed > 0 {
                 self.log.error(format!(
-                    "{} more malformed packets were not logged in the last minute",
-                    m.suppressed
+                    "{} more malformed packets were not logged ({} in all)",
+                    m.suppressed, m.total
                 ));
             }
             m.window = Some(now);
@@ -225,6 +228,18 @@ impl Responder {
 
     pub fn malformed_total(&self) -> u64 {
         self.malformed.total
+    }
+
+    /// At the end (shutdown, end of a replay): says how many malformed-packet lines the
+    /// rate limit held back.
+    pub fn finish(&mut self) {
+        if self.malformed.suppressed > 0 {
+            self.log.error(format!(
+                "{} more malformed packets were not logged ({} in all)",
+                self.malformed.suppressed, self.malformed.total
+            ));
+            self.malformed.suppressed = 0;
+        }
     }
 
     fn scan_line(&mut self, ev: &Event, name: &str, outcome: Outcome) {
@@ -262,7 +277,11 @@ impl Responder {
             });
             return;
         }
-        let name = ev.src.to_string();
+        let name = if self.cfg.resolve_host {
+            self.resolver.name(ev.src)
+        } else {
+            ev.src.to_string()
+        };
         // 1. ignore list
         if self.ignore.contains(ev.src) {
             let file = self

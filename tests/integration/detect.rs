@@ -393,3 +393,166 @@ fn kill_run_cmd_first_orders_the_actions() {
         }
     }
 }
+
+#[test]
+fn ip_options_from_hping3_and_connect_mode_v6_and_udp() {
+    if !is_root("ip_options_from_hping3_and_connect_mode_v6_and_udp") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = log_only(dir.path(), "");
+    let d = bed.daemon(&["-c", &conf]);
+    // hping3: one SYN with the record-route IP option
+    let o = bed.exec(
+        &bed.scanner,
+        &["hping3", "-S", "-p", "1", "-c", "1", "--rroute", TARGET4],
+        Duration::from_secs(10),
+    );
+    assert!(
+        o.status.code().is_some(),
+        "hping3: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = d.expect_scans(1);
+    assert_eq!(
+        got[0],
+        scan_line(SCANNER4, "TCP", 1, "TCP SYN/Normal scan", "set", LOG_ONLY)
+    );
+    drop(d);
+    let d = bed.daemon(&["-c", &conf, "--connect"]);
+    bed.nmap(&["-6", "-sT", "-p", "1,11,2000", TARGET6]);
+    let got = d.expect_scans(2);
+    for p in [1u16, 11] {
+        assert!(
+            got.contains(&scan_line(
+                SCANNER6, "TCP", p, "Connect", "unknown", LOG_ONLY
+            )),
+            "{got:?}"
+        );
+    }
+    bed.nmap(&["-sU", "-p", "7,8", TARGET4]);
+    bed.nmap(&["-6", "-sU", "-p", "9", TARGET6]);
+    d.wait_for("UDP connect events", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.contains("protocol: [UDP] port: [9]"))
+            && l.iter().any(|x| x.contains("protocol: [UDP] port: [7]"))
+    });
+    for l in d.scans().iter().filter(|l| l.contains("[UDP]")) {
+        assert!(
+            *l == scan_line(SCANNER4, "UDP", 7, "Connect", "unknown", LOG_ONLY)
+                || *l == scan_line(SCANNER6, "UDP", 9, "Connect", "unknown", LOG_ONLY),
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn sighup_reloads_ignore_file_and_keeps_old_config_on_error() {
+    if !is_root("sighup_reloads_ignore_file_and_keeps_old_config_on_error") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ign = dir.path().join("ignore");
+    std::fs::write(&ign, "").unwrap();
+    let conf = log_only(dir.path(), &format!("IGNORE_FILE=\"{}\"\n", ign.display()));
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.expect_scans(1);
+    std::fs::write(&ign, "198.18.0.0/24\n").unwrap();
+    d.hup();
+    d.wait_for("reload line", Duration::from_secs(5), |l| {
+        l.iter()
+            .any(|x| x == "Configuration and ignore file reloaded")
+    });
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    let got = d.expect_scans(2);
+    assert_eq!(
+        got[1],
+        scan_line(
+            SCANNER4,
+            "TCP",
+            1,
+            "TCP SYN/Normal scan",
+            "not set",
+            ["true", "unset", "unset", "unset"]
+        )
+    );
+    // a bad new config is reported and the old one kept
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{text}TCP_PORTS=\"0\"\n")).unwrap();
+    d.hup();
+    d.wait_for("reload error", Duration::from_secs(5), |l| {
+        l.iter().any(|x| {
+            x.starts_with("reload failed, keeping the old config: ")
+                && x.ends_with("TCP_PORTS: port 0 is out of range (1-65535)")
+        })
+    });
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    let got = d.expect_scans(3);
+    assert!(
+        got[2].contains("port: [11]") && got[2].contains("ignored: [true]"),
+        "{got:?}"
+    );
+    let (code, took) = d.terminate();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(1));
+}
+
+#[test]
+fn daemon_flag_detaches_and_resolve_host_names_the_scanner() {
+    if !is_root("daemon_flag_detaches_and_resolve_host_names_the_scanner") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    // `ip netns exec` bind-mounts /etc/netns/NAME/hosts over /etc/hosts for this namespace only
+    let etc = std::path::PathBuf::from(format!("/etc/netns/{}", bed.target));
+    std::fs::create_dir_all(&etc).unwrap();
+    let _cleanup = RemoveDir(etc.clone());
+    std::fs::write(etc.join("hosts"), "198.18.0.1 scanner.portsentry.test\n").unwrap();
+    let conf = log_only(dir.path(), "RESOLVE_HOST=\"1\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    let got = d.expect_scans(1);
+    assert_eq!(
+        got[0],
+        "Scan from: [198.18.0.1] (scanner.portsentry.test) protocol: [TCP] port: [1] type: [TCP SYN/Normal scan] IP opts: [not set] ignored: [false] triggered: [true] noblock: [true] blocked: [false]"
+    );
+    drop(d);
+    // -D: the foreground process exits 0 at once and the detached one keeps working
+    let conf = log_only(dir.path(), "");
+    let o = bed.exec(
+        &bed.target,
+        &[crate::util::bin().to_str().unwrap(), "-D", "-c", &conf],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.stdout.is_empty());
+    let hist = dir.path().join("history");
+    let start = std::time::Instant::now();
+    loop {
+        bed.nmap(&["-sS", "-p", "11", TARGET4]);
+        let text = std::fs::read_to_string(&hist).unwrap_or_default();
+        if text.lines().any(|l| l.contains("port: [11]")) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the detached daemon logged nothing"
+        );
+    }
+}
+
+struct RemoveDir(std::path::PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

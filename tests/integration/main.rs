@@ -8,4 +8,5 @@ mod config_errors;
 mod debian;
 mod detect;
 mod netns;
+mod replay;
 mod util;

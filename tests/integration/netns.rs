@@ -227,6 +227,12 @@ impl Daemon {
         s
     }
 
+    /// SIGHUP.
+    pub fn hup(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
+    }
+
     /// SIGTERM; returns the exit code and how long the exit took.
     pub fn terminate(mut self) -> (Option<i32>, Duration) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
