@@ -114,9 +114,7 @@ fn replay_applies_trigger_and_ignore_and_runs_nothing() {
 /// Builds a pcap file (Ethernet) from frames.
 fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
     let mut v = Vec::new();
-    for x in [0xa1b2c3d4u32] {
-        v.extend_from_slice(&x.to_le_bytes());
-    }
+    v.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
     v.extend_from_slice(&2u16.to_le_bytes());
     v.extend_from_slice(&4u16.to_le_bytes());
     v.extend_from_slice(&[0; 8]);
