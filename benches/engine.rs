@@ -1,0 +1,75 @@
+//! Packets per second through parse + classify + port filter + ignore list + SCAN_TRIGGER
+//! on one core (issue #3 target: at least 1 M/s).
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use portsentry::capture::Ports;
+use portsentry::config::ignore;
+use portsentry::config::ports::{parse_list, to_set};
+use portsentry::detect::{Trigger, DEFAULT_CAP};
+use portsentry::packet::{parse, LinkType};
+use portsentry::scan::ScanKind;
+
+/// An Ethernet + IPv4 + TCP SYN frame from `src` to 198.18.0.2:`port`.
+fn syn(src: u32, port: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 20];
+    f[12] = 0x08;
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&40u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = 6;
+    f[26..30].copy_from_slice(&src.to_be_bytes());
+    f[30..34].copy_from_slice(&[198, 18, 0, 2]);
+    f[34..36].copy_from_slice(&40000u16.to_be_bytes());
+    f[36..38].copy_from_slice(&port.to_be_bytes());
+    f[46] = 0x50;
+    f[47] = 0x02;
+    f
+}
+
+fn bench(c: &mut Criterion) {
+    let ports = Ports {
+        tcp: to_set(&parse_list("1,11,15,79,111,119,143,540,635,1080,1524,2000,5742,6667,12345,12346,20034,27665,31337,32771-32774,40421,49724,54320").0),
+        udp: to_set(&parse_list("1,7,9,69,161,162,513,635,640,641,700").0),
+    };
+    let (ign, _) = ignore::parse(std::path::Path::new("bench"), b"127.0.0.0/8\n::1\n203.0.113.0/24\n").unwrap_or_default();
+    const N: u32 = 4096;
+    let frames: Vec<Vec<u8>> = (0..N).map(|i| syn(0xc613_0000 | (i % 1024), [1, 79, 31337, 22][i as usize % 4])).collect();
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(u64::from(N)));
+    g.bench_function("parse+classify+filter+ignore+trigger", |b| {
+        let mut trig = Trigger::new(3, DEFAULT_CAP);
+        b.iter(|| {
+            let mut fired = 0u32;
+            for f in &frames {
+                let Ok(s) = parse(LinkType::Ethernet, f) else { continue };
+                if !ports.wants(&s) {
+                    continue;
+                }
+                if ScanKind::classify_tcp(s.tcp_flags).is_none() || ign.contains(s.src) {
+                    continue;
+                }
+                if trig.hit(s.src).triggered {
+                    fired += 1;
+                }
+            }
+            black_box(fired)
+        })
+    });
+    g.bench_function("trigger, spoofed sources", |b| {
+        let mut trig = Trigger::new(3, DEFAULT_CAP);
+        let mut n: u32 = 0;
+        b.iter(|| {
+            for _ in 0..N {
+                n = n.wrapping_add(1);
+                black_box(trig.hit(IpAddr::V4(Ipv4Addr::from(0xc613_0000 ^ n))));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
