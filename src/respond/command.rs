@@ -21,7 +21,9 @@ pub fn run(cmd: &str, quiet: bool) -> std::io::Result<Option<ExitStatus>> {
     }
     let mut child = c.spawn()?;
     let start = Instant::now();
-    let mut nap = Duration::from_micros(50);
+    // Short naps: a typical firewall command ends within a few milliseconds and the
+    // block should be reported as soon as it does.
+    let nap = Duration::from_micros(100);
     loop {
         if let Some(st) = child.try_wait()? {
             return Ok(Some(st));
@@ -32,7 +34,6 @@ pub fn run(cmd: &str, quiet: bool) -> std::io::Result<Option<ExitStatus>> {
             return Ok(None);
         }
         std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(5));
     }
 }
 

@@ -1,43 +1,71 @@
 //! The service check: is a local service bound to this address and port?
 //!
 //! In: a destination address, port and protocol. Out: yes/no. On Linux the answer comes
-//! from a snapshot of /proc/net/{tcp,tcp6,udp,udp6} refreshed at most once per
-//! `max_age`, so the packet path costs a hash lookup, not a syscall. Elsewhere it falls
-//! back to trying a bind, as 2.x did. It never logs.
+//! from a snapshot of /proc/net/{tcp,tcp6,udp,udp6} (reading them costs milliseconds):
+//! one is taken at start, and when an event finds it older than `max_age` a helper
+//! thread takes a new one while the event is answered from the current one. So the
+//! packet path costs a hash lookup, never a syscall, and an idle daemon reads nothing.
+//! Elsewhere it falls back to trying a bind, as 2.x did. It never logs.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Proto;
 
+type Bound = HashSet<(Proto, IpAddr, u16)>;
+
 pub struct ServiceCheck {
-    bound: HashSet<(Proto, IpAddr, u16)>,
-    taken: Option<Instant>,
+    /// The latest snapshot and when it was taken (shared with the refresher thread).
+    shared: Arc<Mutex<(Arc<Bound>, Instant)>>,
+    refreshing: Arc<AtomicBool>,
     max_age: Duration,
 }
 
 impl ServiceCheck {
+    /// Takes the first snapshot now (start-up, not the packet path).
     pub fn new(max_age: Duration) -> ServiceCheck {
+        let first = if cfg!(target_os = "linux") {
+            snapshot()
+        } else {
+            Bound::new()
+        };
         ServiceCheck {
-            bound: HashSet::new(),
-            taken: None,
+            shared: Arc::new(Mutex::new((Arc::new(first), Instant::now()))),
+            refreshing: Arc::new(AtomicBool::new(false)),
             max_age,
         }
+    }
+
+    fn current(&self) -> Arc<Bound> {
+        let (bound, taken) = match self.shared.lock() {
+            Ok(g) => (g.0.clone(), g.1),
+            Err(_) => return Arc::new(Bound::new()),
+        };
+        if taken.elapsed() >= self.max_age && !self.refreshing.swap(true, Ordering::AcqRel) {
+            let (shared, flag) = (self.shared.clone(), self.refreshing.clone());
+            std::thread::spawn(move || {
+                let fresh = Arc::new(snapshot());
+                if let Ok(mut g) = shared.lock() {
+                    *g = (fresh, Instant::now());
+                }
+                flag.store(false, Ordering::Release);
+            });
+        }
+        bound
     }
 
     /// Whether a service is bound on `dst:port` (or the wildcard address).
     pub fn is_running(&mut self, proto: Proto, dst: IpAddr, port: u16) -> bool {
         if cfg!(target_os = "linux") {
-            if self.taken.is_none_or(|t| t.elapsed() >= self.max_age) {
-                self.bound = snapshot();
-                self.taken = Some(Instant::now());
-            }
+            let bound = self.current();
             let v4any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
             let v6any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
-            self.bound.contains(&(proto, dst, port))
-                || self.bound.contains(&(proto, v6any, port))
-                || (dst.is_ipv4() && self.bound.contains(&(proto, v4any, port)))
+            bound.contains(&(proto, dst, port))
+                || bound.contains(&(proto, v6any, port))
+                || (dst.is_ipv4() && bound.contains(&(proto, v4any, port)))
         } else {
             bind_fails(proto, dst, port)
         }
@@ -119,6 +147,19 @@ mod tests {
         parse_table(tcp6, Proto::Tcp, &mut s);
         assert!(s.contains(&(Proto::Tcp, "::".parse().unwrap(), 80)));
         assert!(s.contains(&(Proto::Tcp, "::1".parse().unwrap(), 81)));
+    }
+
+    #[test]
+    fn refreshes_in_the_background_when_stale() {
+        let mut c = ServiceCheck::new(Duration::ZERO);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let start = Instant::now();
+        while !c.is_running(Proto::Tcp, ip, port) {
+            assert!(start.elapsed() < Duration::from_secs(5), "never refreshed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]
