@@ -34,9 +34,15 @@ fn bench(c: &mut Criterion) {
         tcp: to_set(&parse_list("1,11,15,79,111,119,143,540,635,1080,1524,2000,5742,6667,12345,12346,20034,27665,31337,32771-32774,40421,49724,54320").0),
         udp: to_set(&parse_list("1,7,9,69,161,162,513,635,640,641,700").0),
     };
-    let (ign, _) = ignore::parse(std::path::Path::new("bench"), b"127.0.0.0/8\n::1\n203.0.113.0/24\n").unwrap_or_default();
+    let (ign, _) = ignore::parse(
+        std::path::Path::new("bench"),
+        b"127.0.0.0/8\n::1\n203.0.113.0/24\n",
+    )
+    .unwrap_or_default();
     const N: u32 = 4096;
-    let frames: Vec<Vec<u8>> = (0..N).map(|i| syn(0xc613_0000 | (i % 1024), [1, 79, 31337, 22][i as usize % 4])).collect();
+    let frames: Vec<Vec<u8>> = (0..N)
+        .map(|i| syn(0xc613_0000 | (i % 1024), [1, 79, 31337, 22][i as usize % 4]))
+        .collect();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(u64::from(N)));
     g.bench_function("parse+classify+filter+ignore+trigger", |b| {
@@ -44,7 +50,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut fired = 0u32;
             for f in &frames {
-                let Ok(s) = parse(LinkType::Ethernet, f) else { continue };
+                let Ok(s) = parse(LinkType::Ethernet, f) else {
+                    continue;
+                };
                 if !ports.wants(&s) {
                     continue;
                 }

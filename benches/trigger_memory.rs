@@ -25,7 +25,9 @@ fn main() {
         let mut t = Trigger::new(3, DEFAULT_CAP);
         for i in 0..1_000_000u32 {
             let ip = if six {
-                IpAddr::V6(Ipv6Addr::from(0xfd00_5e5e_0000_0000_0000_0000_0000_0000u128 | u128::from(i)))
+                IpAddr::V6(Ipv6Addr::from(
+                    0xfd00_5e5e_0000_0000_0000_0000_0000_0000u128 | u128::from(i),
+                ))
             } else {
                 IpAddr::V4(Ipv4Addr::from(0xc612_0000u32.wrapping_add(i)))
             };

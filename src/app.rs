@@ -66,10 +66,7 @@ fn run_v2(o: Options) -> i32 {
         Some(Command::CheckConfig) => {
             commands::check_config(&cfg, Some(&ignore), commands::Target::V2(o.mode))
         }
-        Some(other) => {
-            eprintln!("portsentry: {other:?}: the block store is not available in this build yet");
-            exit::UNAVAILABLE
-        }
+        Some(other) => commands::store_command(&cfg, other),
         None => crate::daemon::run(o, cfg, ignore),
     }
 }

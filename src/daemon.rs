@@ -253,7 +253,27 @@ fn engine_loop(
     log: &Logger,
     _stop: &StopFlag,
 ) {
-    while let Ok(input) = rx.recv() {
+    const TICK: Duration = Duration::from_secs(1);
+    let mut last_tick = std::time::Instant::now();
+    loop {
+        // Ticks (expiry, reconcile) only when typed blocking is on: an idle daemon
+        // without it sleeps until a packet or a signal arrives.
+        let input = if r.needs_tick() {
+            if last_tick.elapsed() >= TICK {
+                r.tick();
+                last_tick = std::time::Instant::now();
+            }
+            match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
+                Ok(i) => i,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(i) => i,
+                Err(_) => return,
+            }
+        };
         match event_of(input) {
             Ok(ev) => r.handle(ev),
             Err(Input::Malformed(skip)) => r.malformed(skip),

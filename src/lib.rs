@@ -16,3 +16,4 @@ pub mod logging;
 pub mod packet;
 pub mod respond;
 pub mod scan;
+pub mod store;

@@ -171,6 +171,10 @@ pub fn open(device: Device, ports: &Ports) -> Result<Open, CaptureError> {
         dev: dev.clone(),
         dlt,
     })?;
+    // Only what arrives: on `any` and on loopback every packet is seen twice otherwise.
+    if cfg!(target_os = "linux") {
+        let _ = cap.direction(pcap::Direction::In);
+    }
     let filter = filter_expr(&device.addrs, ports);
     cap.filter(&filter, true)
         .map_err(|source| CaptureError::Filter {
@@ -235,14 +239,8 @@ pub fn supervise(
     mut running: Vec<(Device, StopFlag)>,
     every: Duration,
 ) {
-    let mut slept = Duration::ZERO;
     while !stop.stopped() {
-        std::thread::sleep(Duration::from_millis(250));
-        slept += Duration::from_millis(250);
-        if slept < every {
-            continue;
-        }
-        slept = Duration::ZERO;
+        std::thread::sleep(every);
         let Ok(now) = select_devices(&sel) else {
             continue;
         };

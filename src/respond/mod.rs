@@ -6,6 +6,7 @@
 //! list, SCAN_TRIGGER, local check, banner (connect), BLOCK_x, already blocked, actions,
 //! then the scan line. It never reads packets and never parses config.
 
+pub mod blocking;
 pub mod command;
 pub mod files;
 pub mod hosts_deny;
@@ -109,6 +110,8 @@ pub struct Responder {
     settings: Settings,
     malformed: Malformed,
     resolver: resolve::Resolver,
+    /// Typed backends and the block store, when BLOCK_BACKEND is set.
+    blocking: Option<blocking::Blocking>,
 }
 
 /// Why the responder could not start.
@@ -126,6 +129,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Blocking(#[from] blocking::StartError),
 }
 
 impl Responder {
@@ -163,7 +168,25 @@ impl Responder {
                 blocked_file = Some(f);
             }
         }
+        let blocking = if cfg.block_backend.is_empty() || settings.dry_run {
+            None
+        } else {
+            let b = blocking::Blocking::start(&cfg, log.clone(), blocking::unix_now())?;
+            // BLOCKED_FILE is the 2.x view of the store.
+            let active: HashSet<IpAddr> = b.store().active().map(|r| r.net.addr()).collect();
+            if active != blocked {
+                blocked = active;
+                if let Some(f) = &mut blocked_file {
+                    let ips: Vec<IpAddr> = blocked.iter().copied().collect();
+                    if let Err(e) = f.rewrite(&ips) {
+                        log.error(format!("cannot rewrite the blocked file: {e}"));
+                    }
+                }
+            }
+            Some(b)
+        };
         Ok(Responder {
+            blocking,
             trigger: Trigger::new(cfg.scan_trigger, crate::detect::DEFAULT_CAP),
             cfg,
             ignore,
@@ -194,6 +217,39 @@ impl Responder {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Whether [`Responder::tick`] has work (expiry, reconcile).
+    pub fn needs_tick(&self) -> bool {
+        self.blocking.is_some()
+    }
+
+    /// Periodic work: expired blocks lifted (and KILL_ROUTE_REMOVE run), CLI changes
+    /// followed, vanished firewall objects restored; the block cache and BLOCKED_FILE
+    /// follow.
+    pub fn tick(&mut self) {
+        let Some(b) = &mut self.blocking else {
+            return;
+        };
+        let ch = b.tick(blocking::unix_now());
+        if ch.lifted.is_empty() && ch.added.is_empty() {
+            return;
+        }
+        for ip in &ch.lifted {
+            self.blocked.remove(ip);
+            if let Some(t) = self.cfg.kill_route_remove.clone() {
+                let cmd = t.render(*ip, 0, self.settings.mode_word);
+                self.run_legacy(&cmd);
+            }
+        }
+        self.blocked.extend(ch.added.iter().copied());
+        if let Some(f) = &mut self.blocked_file {
+            let ips: Vec<IpAddr> = self.blocked.iter().copied().collect();
+            if let Err(e) = f.rewrite(&ips) {
+                self.log
+                    .error(format!("cannot rewrite the blocked file: {e}"));
+            }
+        }
     }
 
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
@@ -479,6 +535,21 @@ impl Responder {
                     cmd: &cmd,
                 });
             }
+        }
+        if let Some(b) = &mut self.blocking {
+            let reason = portsentry_blocker::Reason {
+                protocol: ev.proto.to_string(),
+                port: ev.port,
+                scan: ev.kind.to_string(),
+            };
+            let now = ev
+                .ts
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_else(|_| blocking::unix_now());
+            ok |= b.block(ev.src, reason, now);
+        } else if self.settings.dry_run && !self.cfg.block_backend.is_empty() {
+            ok = true;
         }
         if !self.cfg.kill_run_cmd_first {
             ok |= self.run_cmd(ev);

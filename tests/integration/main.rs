@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod blocking;
 mod cli;
 mod config_errors;
 mod debian;

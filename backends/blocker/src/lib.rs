@@ -297,6 +297,11 @@ pub trait Blocker: Send {
     fn flush(&mut self) -> Result<(), BlockError>;
     /// What the backend actually holds now.
     fn list(&mut self) -> Result<Vec<Held>, BlockError>;
+    /// Whether our objects vanished (someone flushed the ruleset or restarted the
+    /// firewall), so everything must be set up and applied again. Cheap: called often.
+    fn vanished(&mut self) -> Result<bool, BlockError> {
+        Ok(false)
+    }
 }
 
 /// A blocker that does nothing and holds nothing.

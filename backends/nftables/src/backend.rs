@@ -242,4 +242,11 @@ impl Blocker for Nftables {
     fn list(&mut self) -> Result<Vec<Held>, BlockError> {
         self.held().map_err(mapped(Step::List, None))
     }
+
+    /// Our table is gone (`nft flush ruleset`, a firewall reload).
+    fn vanished(&mut self) -> Result<bool, BlockError> {
+        self.table_exists()
+            .map(|t| !t)
+            .map_err(mapped(Step::List, None))
+    }
 }

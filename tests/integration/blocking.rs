@@ -1,0 +1,427 @@
+//! Native nftables blocking end to end (issue #4): a real scan from the peer namespace,
+//! then the peer's next connect is dropped; checked with `nft -j` inside the target
+//! namespace. Root only.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::netns::*;
+use crate::util::is_root;
+
+/// A TCP service on port 8080 in the target namespace (bounded lifetime).
+struct Service(Child);
+
+impl Service {
+    fn start(bed: &Bed) -> Service {
+        let c = Command::new("timeout")
+            .args(["120", "ip", "netns", "exec", &bed.target, "python3", "-c"])
+            .arg("import socket\ns=socket.socket(socket.AF_INET6)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('::',8080))\ns.listen(64)\nwhile True:\n  c,_=s.accept(); c.close()\n")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let svc = Service(c);
+        let start = Instant::now();
+        while !connects(bed, TARGET4) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "service on 8080 did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        svc
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether the scanner can connect to the target's port 8080 within one second.
+fn connects(bed: &Bed, target: &str) -> bool {
+    let o = bed.exec(
+        &bed.scanner,
+        &[
+            "python3",
+            "-c",
+            &format!("import socket;socket.create_connection(('{target}',8080),1)"),
+        ],
+        Duration::from_secs(5),
+    );
+    o.status.success()
+}
+
+fn nft_set(bed: &Bed, set: &str) -> serde_json::Value {
+    let o = bed.exec(
+        &bed.target,
+        &["nft", "-j", "list", "set", "inet", "portsentry", set],
+        Duration::from_secs(10),
+    );
+    assert!(
+        o.status.success(),
+        "nft list set: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The elements of a set: (address, timeout seconds, expires seconds).
+fn elements(bed: &Bed, set: &str) -> Vec<(String, Option<u64>, Option<u64>)> {
+    let v = nft_set(bed, set);
+    let mut out = Vec::new();
+    for item in v["nftables"].as_array().unwrap() {
+        let Some(elems) = item["set"]["elem"].as_array() else {
+            continue;
+        };
+        for e in elems {
+            match e {
+                serde_json::Value::String(s) => out.push((s.clone(), None, None)),
+                obj => {
+                    let el = &obj["elem"];
+                    out.push((
+                        el["val"].as_str().unwrap_or_default().to_string(),
+                        el["timeout"].as_u64(),
+                        el["expires"].as_u64(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn nft_conf(dir: &std::path::Path, extra: &str) -> String {
+    config(
+        dir,
+        &format!(
+            "TCP_PORTS=\"1,11\"\nUDP_PORTS=\"7\"\nBLOCK_TCP=\"1\"\nBLOCK_UDP=\"1\"\nBLOCK_BACKEND=\"nft\"\nBLOCK_STATE_FILE=\"{}/blocks\"\n{extra}",
+            dir.display()
+        ),
+    )
+}
+
+#[test]
+fn scan_then_next_connect_is_dropped_v4_and_v6() {
+    if !is_root("scan_then_next_connect_is_dropped_v4_and_v6") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _svc = Service::start(&bed);
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    assert!(connects(&bed, TARGET6));
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("v4 block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 has been blocked via nft for 1h")
+    });
+    assert!(
+        !connects(&bed, TARGET4),
+        "the scanner still connects over IPv4"
+    );
+    let el = elements(&bed, "blocked4");
+    assert_eq!(el.len(), 1, "{el:?}");
+    assert_eq!(el[0].0, SCANNER4);
+    assert_eq!(el[0].1, Some(3600));
+    assert!(el[0].2.is_some_and(|e| e > 3500 && e <= 3600));
+    assert!(connects(&bed, TARGET6), "IPv6 was blocked too early");
+    bed.nmap(&["-6", "-sS", "-p", "11", TARGET6]);
+    d.wait_for("v6 block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host fd00:5e5e::1 has been blocked via nft for 1h")
+    });
+    assert!(
+        !connects(&bed, TARGET6),
+        "the scanner still connects over IPv6"
+    );
+    assert_eq!(elements(&bed, "blocked6")[0].0, SCANNER6);
+    // the 2.x view: 6 + 18 bytes
+    assert_eq!(
+        std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
+        24
+    );
+    let store = std::fs::read_to_string(dir.path().join("blocks")).unwrap();
+    assert!(
+        store.contains("\"net\":\"198.18.0.1\"") && store.contains("\"net\":\"fd00:5e5e::1\""),
+        "{store}"
+    );
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+    // a normal stop leaves the blocks in force
+    assert_eq!(elements(&bed, "blocked4").len(), 1);
+}
+
+#[test]
+fn blocks_expire_on_time() {
+    if !is_root("blocks_expire_on_time") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _svc = Service::start(&bed);
+    let rec = dir.path().join("removed");
+    let conf = nft_conf(
+        dir.path(),
+        &format!(
+            "BLOCK_TIMEOUT=\"3s\"\nKILL_ROUTE_REMOVE=\"echo $TARGET$ >> {}\"\n",
+            rec.display()
+        ),
+    );
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x.contains("has been blocked via nft for 3s"))
+    });
+    assert!(!connects(&bed, TARGET4));
+    d.wait_for("expiry", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 block expired, unblocked")
+    });
+    assert!(connects(&bed, TARGET4), "still blocked after expiry");
+    assert!(elements(&bed, "blocked4").is_empty());
+    assert_eq!(
+        std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
+        0
+    );
+    assert_eq!(std::fs::read_to_string(&rec).unwrap(), "198.18.0.1\n");
+    let o = Command::new(crate::util::bin())
+        .args(["-c", &conf, "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("198.18.0.1"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // a repeat offender gets a longer block (BLOCK_TIMEOUT_MULTIPLIER default 1: same)
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    d.wait_for("second block", Duration::from_secs(10), |l| {
+        l.iter()
+            .filter(|x| x.contains("has been blocked via nft"))
+            .count()
+            == 2
+    });
+}
+
+#[test]
+fn kill_9_and_restart_loses_nothing() {
+    if !is_root("kill_9_and_restart_loses_nothing") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.contains("has been blocked via nft"))
+    });
+    drop(d); // SIGKILL
+             // the kernel forgets too (a reboot, a flush): the store must bring it back
+    bed.exec(
+        &bed.target,
+        &["nft", "delete", "table", "inet", "portsentry"],
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let d = bed.daemon(&["-c", &conf]);
+    let el = elements(&bed, "blocked4");
+    assert_eq!(el.len(), 1, "{el:?}");
+    assert_eq!(el[0].0, SCANNER4);
+    let left = el[0].2.unwrap_or(0);
+    assert!(
+        left <= 3598 && left > 3500,
+        "remaining time not kept: {left}"
+    );
+    // nothing duplicated in the chain
+    let o = bed.exec(
+        &bed.target,
+        &["nft", "-j", "list", "chain", "inet", "portsentry", "input"],
+        Duration::from_secs(5),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rules = v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x.get("rule").is_some())
+        .count();
+    assert_eq!(rules, 2);
+    // and it is still known as blocked
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    d.expect_scans(1);
+    assert!(d
+        .snapshot()
+        .iter()
+        .any(|l| l == "attackalert: Host: 198.18.0.1/198.18.0.1 is already blocked Ignoring"));
+}
+
+#[test]
+fn flush_ruleset_is_repaired_and_user_tables_untouched() {
+    if !is_root("flush_ruleset_is_repaired_and_user_tables_untouched") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let user = "table inet user {\n\tset friends {\n\t\ttype ipv4_addr\n\t\telements = { 198.18.0.77 }\n\t}\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tip saddr @friends counter accept\n\t}\n}\n";
+    std::fs::write(dir.path().join("user.nft"), user).unwrap();
+    let o = bed.exec(
+        &bed.target,
+        &["nft", "-f", dir.path().join("user.nft").to_str().unwrap()],
+        Duration::from_secs(5),
+    );
+    assert!(o.status.success());
+    let list_user = || {
+        String::from_utf8_lossy(
+            &bed.exec(
+                &bed.target,
+                &["nft", "-a", "list", "table", "inet", "user"],
+                Duration::from_secs(5),
+            )
+            .stdout,
+        )
+        .to_string()
+    };
+    let before = list_user();
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"2s\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("expiry", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.ends_with("block expired, unblocked"))
+    });
+    assert_eq!(list_user(), before, "the user's table changed");
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+    assert_eq!(list_user(), before, "the user's table changed");
+    // flush ruleset while running: ours comes back with its elements
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x.contains("has been blocked via nft for 1h"))
+    });
+    bed.exec(
+        &bed.target,
+        &["nft", "flush", "ruleset"],
+        Duration::from_secs(5),
+    );
+    d.wait_for("restore", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.contains("objects vanished"))
+    });
+    let start = Instant::now();
+    loop {
+        let o = bed.exec(
+            &bed.target,
+            &["nft", "-j", "list", "set", "inet", "portsentry", "blocked4"],
+            Duration::from_secs(5),
+        );
+        if o.status.success() && !elements(&bed, "blocked4").is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "not restored");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(elements(&bed, "blocked4")[0].0, SCANNER4);
+}
+
+#[test]
+fn ten_thousand_stored_blocks_apply_at_start() {
+    if !is_root("ten_thousand_stored_blocks_apply_at_start") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let now = portsentry::respond::blocking::unix_now();
+    {
+        let (mut store, _) = portsentry::store::Store::open(&dir.path().join("blocks")).unwrap();
+        for i in 0..10_000u32 {
+            let ip = std::net::Ipv4Addr::from(0xc613_0000u32 + 256 + i);
+            store
+                .put(portsentry::store::Record {
+                    net: portsentry_blocker::Net::host(ip.into()),
+                    backends: vec!["nft".into()],
+                    first_seen: now,
+                    last_seen: now,
+                    hits: 1,
+                    protocol: "TCP".into(),
+                    port: 1,
+                    scan: "TCP SYN/Normal scan".into(),
+                    expires: Some(now + 3600),
+                    offences: 1,
+                    lifted: false,
+                })
+                .unwrap();
+        }
+    }
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let _d = bed.daemon(&["-c", &conf]);
+    let el = elements(&bed, "blocked4");
+    assert_eq!(el.len(), 10_000);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
+        60_000
+    );
+}
+
+#[test]
+fn ignored_and_own_addresses_are_never_blocked() {
+    if !is_root("ignored_and_own_addresses_are_never_blocked") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ign = dir.path().join("ignore");
+    std::fs::write(&ign, "198.18.0.1\n").unwrap();
+    let conf = nft_conf(dir.path(), &format!("IGNORE_FILE=\"{}\"\n", ign.display()));
+    let d = bed.daemon(&["-c", &conf, "-i", "any", "-L"]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.expect_scans(1);
+    // the target scanning its own address (local check off with -L): refused by safety
+    bed.exec(
+        &bed.target,
+        &[
+            "nmap",
+            "-n",
+            "-Pn",
+            "--max-retries",
+            "0",
+            "-sS",
+            "-p",
+            "11",
+            TARGET4,
+        ],
+        Duration::from_secs(30),
+    );
+    d.expect_scans(2);
+    bed.exec(
+        &bed.target,
+        &[
+            "nmap",
+            "-n",
+            "-Pn",
+            "--max-retries",
+            "0",
+            "-sS",
+            "-p",
+            "11",
+            "127.0.0.1",
+        ],
+        Duration::from_secs(30),
+    );
+    d.expect_scans(3);
+    assert!(elements(&bed, "blocked4").is_empty(), "{:?}", d.snapshot());
+    assert!(
+        d.snapshot()
+            .iter()
+            .any(|l| l == "attackalert: Host 127.0.0.1 not blocked: it is an address of this host"),
+        "{:?}",
+        d.snapshot()
+    );
+    assert!(d.snapshot().iter().any(|l| l == "attackalert: Host 198.18.0.2 not blocked: it is an address of this host"), "{:?}", d.snapshot());
+}
