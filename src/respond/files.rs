@@ -27,8 +27,38 @@ fn open_append(path: &Path) -> io::Result<File> {
 
 /// The 2.x history timestamp: `YYYY-MM-DDTHH:MM:SS.mmm±HHMM`, local time.
 pub fn timestamp(t: SystemTime) -> String {
-    let dt: chrono::DateTime<chrono::Local> = t.into();
-    dt.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+    let mut out = String::new();
+    Stamper::default().write(t, &mut out);
+    out
+}
+
+/// Formats history timestamps, converting to local time once per second only (the
+/// conversion and strftime cost more than the rest of an event).
+#[derive(Debug, Default)]
+pub struct Stamper {
+    second: Option<u64>,
+    /// `YYYY-MM-DDTHH:MM:SS` of `second`.
+    head: String,
+    /// `±HHMM` of `second`.
+    zone: String,
+}
+
+impl Stamper {
+    /// Appends the timestamp of `t` to `out`.
+    pub fn write(&mut self, t: SystemTime, out: &mut String) {
+        use std::fmt::Write as _;
+        let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let sec = d.as_secs();
+        if self.second != Some(sec) {
+            let dt: chrono::DateTime<chrono::Local> = t.into();
+            self.head = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+            self.zone = dt.format("%z").to_string();
+            self.second = Some(sec);
+        }
+        out.push_str(&self.head);
+        let _ = write!(out, ".{:03}", d.subsec_millis());
+        out.push_str(&self.zone);
+    }
 }
 
 /// An append-only log file that follows renames.
@@ -71,11 +101,19 @@ impl AppendFile {
             self.ino = f.metadata()?.ino();
             self.file = Some(f);
         }
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
         match self.file.as_mut() {
-            Some(f) => f.write_all(&buf),
+            Some(f) => {
+                let parts = [std::io::IoSlice::new(line.as_bytes()), std::io::IoSlice::new(b"\n")];
+                let n = f.write_vectored(&parts)?;
+                if n < line.len() + 1 {
+                    // a short write: finish it the slow way
+                    let mut rest = Vec::with_capacity(line.len() + 1 - n);
+                    rest.extend_from_slice(line.as_bytes());
+                    rest.push(b'\n');
+                    f.write_all(&rest[n..])?;
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -249,6 +287,22 @@ mod tests {
             std::fs::read_to_string(dir.path().join("h.log.1")).unwrap(),
             "one\n"
         );
+    }
+
+    #[test]
+    fn stamper_matches_chrono() {
+        let mut st = Stamper::default();
+        for t in [
+            SystemTime::now(),
+            std::time::UNIX_EPOCH + Duration::from_millis(1_795_491_183_082),
+            std::time::UNIX_EPOCH + Duration::from_millis(1_795_491_183_999),
+            std::time::UNIX_EPOCH + Duration::from_millis(1_795_491_184_001),
+        ] {
+            let dt: chrono::DateTime<chrono::Local> = t.into();
+            let mut got = String::new();
+            st.write(t, &mut got);
+            assert_eq!(got, dt.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string());
+        }
     }
 
     #[test]

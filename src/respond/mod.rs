@@ -112,6 +112,8 @@ pub struct Responder {
     resolver: resolve::Resolver,
     /// Typed backends and the block store, when BLOCK_BACKEND is set.
     blocking: Option<blocking::Blocking>,
+    stamper: files::Stamper,
+    line_buf: String,
 }
 
 /// Why the responder could not start.
@@ -187,6 +189,8 @@ impl Responder {
         };
         Ok(Responder {
             blocking,
+            stamper: files::Stamper::default(),
+            line_buf: String::with_capacity(512),
             trigger: Trigger::new(cfg.scan_trigger, crate::detect::DEFAULT_CAP),
             cfg,
             ignore,
@@ -299,6 +303,7 @@ impl Responder {
     }
 
     fn scan_line(&mut self, ev: &Event, name: &str, outcome: Outcome) {
+        use std::fmt::Write as _;
         let line = ScanLine {
             src: ev.src,
             name,
@@ -308,15 +313,24 @@ impl Responder {
             ip_opts: ev.ip_opts,
             outcome,
         };
-        let text = line.to_string();
-        self.log.notice(&text);
+        // One buffer, reused: `<timestamp> <scan line>`; stdout gets the part after the
+        // timestamp.
+        let mut buf = std::mem::take(&mut self.line_buf);
+        buf.clear();
+        if self.history.is_some() {
+            self.stamper.write(ev.ts, &mut buf);
+            buf.push(' ');
+        }
+        let start = buf.len();
+        let _ = write!(buf, "{line}");
+        self.log.notice(&buf[start..]);
         if let Some(h) = &mut self.history {
-            let stamped = format!("{} {text}", files::timestamp(ev.ts));
-            if let Err(e) = h.write_line(&stamped) {
+            if let Err(e) = h.write_line(&buf) {
                 self.log
                     .error(format!("{}: cannot write: {e}", h.path().display()));
             }
         }
+        self.line_buf = buf;
     }
 
     /// Handles one event (compat.md §5).

@@ -111,3 +111,57 @@ fn example_config_checks() {
         Some(0)
     );
 }
+
+#[test]
+fn store_commands_without_a_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "p.conf",
+        format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"0\"\nBLOCK_STATE_FILE=\"{d}/state/blocks\"\nBLOCKED_FILE=\"{d}/blocked\"\n",
+            d = dir.path().display()
+        )
+        .as_bytes(),
+    );
+    let c = conf.to_str().unwrap();
+    let o = run(&["-c", c, "block", "198.18.0.5", "--for", "1h"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "blocked 198.18.0.5 1h\n");
+    assert_eq!(run(&["-c", c, "block", "fd00:5e5e::5", "--for", "1s"]).status.code(), Some(0));
+    assert_eq!(std::fs::metadata(dir.path().join("blocked")).unwrap().len(), 24);
+    let out = stdout(&run(&["-c", c, "list"]));
+    assert!(out.contains("198.18.0.5\t1h\t\t 0 manual\thits=1"), "{out}");
+    let json = stdout(&run(&["-c", c, "list", "--json"]));
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["net"], "198.18.0.5");
+    assert_eq!(first["scan"], "manual");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // expire: the 1 s block is lifted, the review says what stays
+    let o = run(&["-c", c, "expire", "--dry-run"]);
+    assert_eq!(stdout(&o).lines().next(), Some("would lift fd00:5e5e::5"));
+    let o = run(&["-c", c, "expire"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.starts_with("lifted fd00:5e5e::5\n1 block(s) stay\n  198.18.0.5\t"), "{out}");
+    // quiet when nothing changed
+    assert!(stdout(&run(&["-c", c, "expire"])).is_empty());
+    assert_eq!(std::fs::metadata(dir.path().join("blocked")).unwrap().len(), 6);
+    let o = run(&["-c", c, "unblock", "198.18.0.5", "198.18.0.9"]);
+    assert_eq!(stdout(&o), "unblocked 198.18.0.5\nwas not blocked: 198.18.0.9\n");
+    assert!(stdout(&run(&["-c", c, "list"])).is_empty());
+    assert_eq!(run(&["-c", c, "block", "not-an-address"]).status.code(), Some(69));
+    assert_eq!(run(&["-c", c, "block", "198.18.0.7"]).status.code(), Some(0));
+    assert_eq!(stdout(&run(&["-c", c, "flush"])), "flushed 1 block(s)\n");
+    assert_eq!(std::fs::metadata(dir.path().join("blocked")).unwrap().len(), 0);
+    assert!(stdout(&run(&["-c", c, "status"])).starts_with("store "));
+    // a corrupt store is reported precisely and left alone
+    let store = dir.path().join("state/blocks");
+    let mut text = std::fs::read_to_string(&store).unwrap();
+    text.push_str("{\"net\":\"198.18.0.1\",broken\n{\"clear\":true}\n");
+    std::fs::write(&store, &text).unwrap();
+    let o = run(&["-c", c, "list"]);
+    assert_eq!(o.status.code(), Some(69));
+    assert!(stderr(&o).contains(&format!("{}:", store.display())), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&store).unwrap(), text);
+}
