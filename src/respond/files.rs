@@ -103,7 +103,10 @@ impl AppendFile {
         }
         match self.file.as_mut() {
             Some(f) => {
-                let parts = [std::io::IoSlice::new(line.as_bytes()), std::io::IoSlice::new(b"\n")];
+                let parts = [
+                    std::io::IoSlice::new(line.as_bytes()),
+                    std::io::IoSlice::new(b"\n"),
+                ];
                 let n = f.write_vectored(&parts)?;
                 if n < line.len() + 1 {
                     // a short write: finish it the slow way
