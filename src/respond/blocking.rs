@@ -49,34 +49,40 @@ pub enum StartError {
 
 /// Builds the configured backends (not yet initialised).
 pub fn make_backends(cfg: &Config) -> Result<Vec<Box<dyn Blocker>>, StartError> {
-    let mut out: Vec<Box<dyn Blocker>> = Vec::new();
-    for name in &cfg.block_backend {
-        match name.resolve() {
-            #[cfg(target_os = "linux")]
-            BackendName::Nft => {
-                if cfg.block_prefix_v6 != 128 {
-                    return Err(StartError::Prefix(cfg.block_prefix_v6));
-                }
-                let hooks = cfg
-                    .nft_hooks
-                    .iter()
-                    .map(|h| match h {
-                        crate::config::Hook::Input => portsentry_nftables::Hook::Input,
-                        crate::config::Hook::Forward => portsentry_nftables::Hook::Forward,
-                    })
-                    .collect();
-                let opts = portsentry_nftables::Options {
-                    hooks,
-                    ..portsentry_nftables::Options::default()
-                };
-                let nft = portsentry_nftables::Nftables::new(opts)
-                    .map_err(|e| StartError::Open(e.to_string()))?;
-                out.push(Box::new(nft));
+    cfg.block_backend
+        .iter()
+        .map(|name| make_backend(name.resolve(), cfg))
+        .collect()
+}
+
+fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, StartError> {
+    match name {
+        #[cfg(target_os = "linux")]
+        BackendName::Nft => {
+            if cfg.block_prefix_v6 != 128 {
+                return Err(StartError::Prefix(cfg.block_prefix_v6));
             }
-            other => return Err(StartError::NotBuilt(other)),
+            let hooks = cfg
+                .nft_hooks
+                .iter()
+                .map(|h| match h {
+                    crate::config::Hook::Input => portsentry_nftables::Hook::Input,
+                    crate::config::Hook::Forward => portsentry_nftables::Hook::Forward,
+                })
+                .collect();
+            let opts = portsentry_nftables::Options {
+                hooks,
+                ..portsentry_nftables::Options::default()
+            };
+            let nft = portsentry_nftables::Nftables::new(opts)
+                .map_err(|e| StartError::Open(e.to_string()))?;
+            Ok(Box::new(nft))
+        }
+        other => {
+            let _ = cfg;
+            Err(StartError::NotBuilt(other))
         }
     }
-    Ok(out)
 }
 
 /// What changed in the set of blocked hosts (for the block cache and BLOCKED_FILE).
