@@ -172,39 +172,67 @@ fn start_sources(
             return Err("raw sockets are only available on Linux".to_string());
         }
         (Mode::Stealth, Method::Pcap) => {
-            let devices =
-                capture::pcap::select_devices(&o.interfaces).map_err(|e| e.to_string())?;
-            let mut running = Vec::new();
-            for d in devices {
-                let name = d.name.clone();
-                match capture::pcap::open(d.clone(), ports) {
-                    Ok(open) => {
-                        log.debug(format!("capturing on {name} ({} addresses)", d.addrs.len()));
-                        let flag = StopFlag::default();
-                        open.spawn(ports.clone(), tx.clone(), flag.clone());
-                        running.push((d, flag));
-                    }
-                    Err(e) => log.error(&e),
-                }
+            let started = start_pcap(&o.interfaces, ports, tx, stop).map_err(|e| e.to_string())?;
+            for d in &started.opened {
+                log.debug(format!(
+                    "capturing on {} ({} addresses)",
+                    d.name,
+                    d.addrs.len()
+                ));
             }
-            if running.is_empty() {
+            for e in &started.failed {
+                log.error(e);
+            }
+            if started.opened.is_empty() {
                 log.error("no capture device is up yet; waiting for one to appear");
             }
-            let (sel, ports, tx, stop) = (
-                o.interfaces.clone(),
-                ports.clone(),
-                tx.clone(),
-                stop.clone(),
-            );
-            std::thread::spawn(move || {
-                capture::pcap::supervise(sel, ports, tx, stop, running, Duration::from_secs(5))
-            });
         }
     }
     Ok(())
 }
 
-fn start_signals(tx: capture::Sender) -> std::io::Result<()> {
+/// What [`start_pcap`] started: the devices capturing now, and the devices whose
+/// capture could not be opened (the supervisor retries them).
+pub struct PcapStart {
+    pub opened: Vec<capture::pcap::Device>,
+    pub failed: Vec<capture::pcap::CaptureError>,
+}
+
+/// Opens a pcap capture on every selected device and starts the supervisor that follows
+/// devices appearing and going away. Shared by the 2.x daemon and legacy mode; the
+/// caller logs. Fails only when the devices cannot be listed.
+pub fn start_pcap(
+    sel: &crate::cli::Interfaces,
+    ports: &Ports,
+    tx: &capture::Sender,
+    stop: &StopFlag,
+) -> Result<PcapStart, capture::pcap::CaptureError> {
+    let devices = capture::pcap::select_devices(sel)?;
+    let mut started = PcapStart {
+        opened: Vec::new(),
+        failed: Vec::new(),
+    };
+    let mut running = Vec::new();
+    for d in devices {
+        match capture::pcap::open(d.clone(), ports) {
+            Ok(open) => {
+                let flag = StopFlag::default();
+                open.spawn(ports.clone(), tx.clone(), flag.clone());
+                started.opened.push(d.clone());
+                running.push((d, flag));
+            }
+            Err(e) => started.failed.push(e),
+        }
+    }
+    let (sel, ports, tx, stop) = (sel.clone(), ports.clone(), tx.clone(), stop.clone());
+    std::thread::spawn(move || {
+        capture::pcap::supervise(sel, ports, tx, stop, running, Duration::from_secs(5))
+    });
+    Ok(started)
+}
+
+/// SIGTERM and SIGINT become [`Input::Stop`], SIGHUP [`Input::Reload`], on `tx`.
+pub fn start_signals(tx: capture::Sender) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::spawn(move || {

@@ -166,6 +166,11 @@ pub fn open(device: Device, ports: &Ports) -> Result<Open, CaptureError> {
             source,
         })?;
     let mut cap = cap;
+    // libpcap opens its packet socket without close-on-exec; commands must not inherit it.
+    let _ = nix::fcntl::fcntl(
+        &cap,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
     let dlt = cap.get_datalink().0;
     let link = LinkType::from_dlt(dlt).ok_or(CaptureError::LinkType {
         dev: dev.clone(),

@@ -437,36 +437,69 @@ fn cli_changes_take_effect_in_the_running_daemon() {
     let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
     let d = bed.daemon(&["-c", &conf]);
     bed.nmap(&["-sS", "-p", "1", TARGET4]);
-    d.wait_for("block", Duration::from_secs(10), |l| l.iter().any(|x| x.contains("has been blocked via nft")));
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.contains("has been blocked via nft"))
+    });
     let cli = |args: &[&str]| {
-        let mut a = vec![crate::util::bin().to_str().unwrap().to_string(), "-c".to_string(), conf.clone()];
+        let mut a = vec![
+            crate::util::bin().to_str().unwrap().to_string(),
+            "-c".to_string(),
+            conf.clone(),
+        ];
         a.extend(args.iter().map(|s| s.to_string()));
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         bed.exec(&bed.target, &a, Duration::from_secs(10))
     };
     let o = cli(&["unblock", SCANNER4]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(connects(&bed, TARGET4));
     // the daemon does not re-add it, and a new scan blocks it again (not "already blocked")
     std::thread::sleep(Duration::from_millis(2500));
     assert!(elements(&bed, "blocked4").is_empty());
     bed.nmap(&["-sS", "-p", "11", TARGET4]);
     d.wait_for("second block", Duration::from_secs(10), |l| {
-        l.iter().filter(|x| x.contains("has been blocked via nft")).count() == 2
+        l.iter()
+            .filter(|x| x.contains("has been blocked via nft"))
+            .count()
+            == 2
     });
     // a manual block through the CLI is kept by the daemon across a flush
     let o = cli(&["block", "198.18.0.99", "--for", "1h"]);
     assert_eq!(o.status.code(), Some(0));
-    bed.exec(&bed.target, &["nft", "flush", "ruleset"], Duration::from_secs(5));
+    bed.exec(
+        &bed.target,
+        &["nft", "flush", "ruleset"],
+        Duration::from_secs(5),
+    );
     let start = Instant::now();
     loop {
-        let el = bed.exec(&bed.target, &["nft", "-j", "list", "set", "inet", "portsentry", "blocked4"], Duration::from_secs(5));
-        if el.status.success() && elements(&bed, "blocked4").iter().any(|e| e.0 == "198.18.0.99") {
+        let el = bed.exec(
+            &bed.target,
+            &["nft", "-j", "list", "set", "inet", "portsentry", "blocked4"],
+            Duration::from_secs(5),
+        );
+        if el.status.success()
+            && elements(&bed, "blocked4")
+                .iter()
+                .any(|e| e.0 == "198.18.0.99")
+        {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "manual block lost");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "manual block lost"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let o = cli(&["status"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("backend nft: ok, 2 entries held"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("backend nft: ok, 2 entries held"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

@@ -82,9 +82,13 @@ fn check_config_prints_effective_settings() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("# TCP ports watched in connect mode (5): 1,11,15-17\n"));
     assert!(stderr(&o).contains("ignored in connect mode"));
-    let o = run(&["-atcp", "-c", conf.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("# -atcp: TCP ports watched in stealth mode (8), minus the ports in use at start-up: 1-4,6-9\n"), "{}", stdout(&o));
+    // The 1.2 mode words run the daemon now (tests/integration/legacy.rs); the report of
+    // their port set is checked through the library.
+    use portsentry::commands::{check_config_report, Target};
+    use portsentry::logging::legacy::LegacyMode;
+    let cfg = portsentry::config::Config::load(&conf, portsentry::config::Dialect::Legacy).unwrap();
+    let report = check_config_report(&cfg, None, Target::Legacy(LegacyMode::Atcp));
+    assert!(report.contains("# -atcp: TCP ports watched in stealth mode (8), minus the ports in use at start-up: 1-4,6-9\n"), "{report}");
 }
 
 #[test]
@@ -128,8 +132,16 @@ fn store_commands_without_a_backend() {
     let o = run(&["-c", c, "block", "198.18.0.5", "--for", "1h"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "blocked 198.18.0.5 1h\n");
-    assert_eq!(run(&["-c", c, "block", "fd00:5e5e::5", "--for", "1s"]).status.code(), Some(0));
-    assert_eq!(std::fs::metadata(dir.path().join("blocked")).unwrap().len(), 24);
+    assert_eq!(
+        run(&["-c", c, "block", "fd00:5e5e::5", "--for", "1s"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
+        24
+    );
     let out = stdout(&run(&["-c", c, "list"]));
     assert!(out.contains("198.18.0.5\t1h\t\t 0 manual\thits=1"), "{out}");
     let json = stdout(&run(&["-c", c, "list", "--json"]));
@@ -143,17 +155,35 @@ fn store_commands_without_a_backend() {
     let o = run(&["-c", c, "expire"]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    assert!(out.starts_with("lifted fd00:5e5e::5\n1 block(s) stay\n  198.18.0.5\t"), "{out}");
+    assert!(
+        out.starts_with("lifted fd00:5e5e::5\n1 block(s) stay\n  198.18.0.5\t"),
+        "{out}"
+    );
     // quiet when nothing changed
     assert!(stdout(&run(&["-c", c, "expire"])).is_empty());
-    assert_eq!(std::fs::metadata(dir.path().join("blocked")).unwrap().len(), 6);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
+        6
+    );
     let o = run(&["-c", c, "unblock", "198.18.0.5", "198.18.0.9"]);
-    assert_eq!(stdout(&o), "unblocked 198.18.0.5\nwas not blocked: 198.18.0.9\n");
+    assert_eq!(
+        stdout(&o),
+        "unblocked 198.18.0.5\nwas not blocked: 198.18.0.9\n"
+    );
     assert!(stdout(&run(&["-c", c, "list"])).is_empty());
-    assert_eq!(run(&["-c", c, "block", "not-an-address"]).status.code(), Some(69));
-    assert_eq!(run(&["-c", c, "block", "198.18.0.7"]).status.code(), Some(0));
+    assert_eq!(
+        run(&["-c", c, "block", "not-an-address"]).status.code(),
+        Some(69)
+    );
+    assert_eq!(
+        run(&["-c", c, "block", "198.18.0.7"]).status.code(),
+        Some(0)
+    );
     assert_eq!(stdout(&run(&["-c", c, "flush"])), "flushed 1 block(s)\n");
-    assert_eq!(std::fs::metadata(dir.path().join("blocked")).unwrap().len(), 0);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
+        0
+    );
     assert!(stdout(&run(&["-c", c, "status"])).starts_with("store "));
     // a corrupt store is reported precisely and left alone
     let store = dir.path().join("state/blocks");
@@ -162,6 +192,10 @@ fn store_commands_without_a_backend() {
     std::fs::write(&store, &text).unwrap();
     let o = run(&["-c", c, "list"]);
     assert_eq!(o.status.code(), Some(69));
-    assert!(stderr(&o).contains(&format!("{}:", store.display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}:", store.display())),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_to_string(&store).unwrap(), text);
 }

@@ -63,20 +63,28 @@ fn debians_config_loads_in_both_dialects() {
     );
     let o = run(&["--connect", "-c", local.to_str().unwrap(), "check-config"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    for mode in ["-tcp", "-udp", "-stcp", "-sudp", "-atcp", "-audp"] {
-        let o = run(&[mode, "-c", conf.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "{mode}: {}", stderr(&o));
+    // The 1.2 mode words run the daemon now (legacy.rs runs Debian's init script with
+    // this config); here its 1.2 reading is checked through the library: every mode
+    // finds its mandatory keys, and the advanced sets exclude Debian's ports.
+    use portsentry::config::{Config, Dialect, Proto};
+    use portsentry::logging::legacy::LegacyMode;
+    for mode in LegacyMode::ALL {
+        assert!(
+            portsentry::legacy::load_config(&conf, mode).is_ok(),
+            "-{}",
+            mode.word()
+        );
     }
-    let o = run(&["-atcp", "-c", conf.to_str().unwrap()]);
-    assert!(
-        stdout(&o).contains(": 1-112,114-138,140-1023\n"),
-        "{}",
-        stdout(&o)
+    let cfg = Config::load(&conf, Dialect::Legacy).unwrap();
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    assert_eq!(
+        cfg.advanced_set(Proto::Tcp, cfg.advanced_ports_tcp.unwrap())
+            .to_string(),
+        "1-112,114-138,140-1023"
     );
-    let o = run(&["-audp", "-c", conf.to_str().unwrap()]);
-    assert!(
-        stdout(&o).contains(": 1-66,68-136,139-519,521-1023\n"),
-        "{}",
-        stdout(&o)
+    assert_eq!(
+        cfg.advanced_set(Proto::Udp, cfg.advanced_ports_udp.unwrap())
+            .to_string(),
+        "1-66,68-136,139-519,521-1023"
     );
 }

@@ -8,6 +8,7 @@ mod cli;
 mod config_errors;
 mod debian;
 mod detect;
+mod legacy;
 mod netns;
 mod replay;
 mod util;

@@ -1,0 +1,514 @@
+//! Portsentry 1.2 legacy mode (`portsentry -atcp`), compat.md §10.
+//!
+//! In: the mode word and the config path. Out: an exit code; in between, a detached
+//! daemon that watches one protocol the 1.2 way and logs 1.2's lines to syslog only.
+//! The parent ([`process::daemonize`]) starts the child and reports whether it came up;
+//! the child ([`run`]) does everything else: config, instance lock, files, sources,
+//! signals, then the event loop of [`respond::Responder`]. Capture sources, the packet
+//! parser, SCAN_TRIGGER and the action building blocks are the 2.x ones; what is 1.2's
+//! is the order, the lines, the files and the success rules. Must not: print a 2.x line
+//! (`Scan from:` and friends) or write to stdout/stderr after detaching.
+
+pub mod advanced;
+pub mod files;
+pub mod process;
+pub mod respond;
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+
+use crate::capture::{self, Input, Ports, StopFlag};
+use crate::cli::Interfaces;
+use crate::config::{Config, ConfigError, Dialect, PortItem, PortSet, Proto};
+use crate::daemon::{self, VERSION};
+use crate::exit;
+use crate::logging::legacy::{Legacy, LegacyMode};
+use crate::logging::{Logger, Syslog};
+
+/// Channel depth between sources and the event loop.
+const QUEUE: usize = 65_536;
+/// Descriptors kept free for files, commands and syslog when binding many ports.
+const SPARE_FDS: u64 = 64;
+
+/// The log of one legacy process: syslog only, every line at notice. Problems found
+/// before detaching also go to stderr, which is still the parent's.
+pub struct Out {
+    log: Logger,
+    attached: AtomicBool,
+}
+
+impl Out {
+    pub fn new(log: Logger) -> Out {
+        Out {
+            log,
+            attached: AtomicBool::new(true),
+        }
+    }
+
+    /// A normal line: syslog only.
+    pub fn notice(&self, line: impl Display) {
+        self.log.notice(line);
+    }
+
+    /// A problem: syslog, and stderr while the parent still waits.
+    pub fn problem(&self, line: impl Display) {
+        let text = line.to_string();
+        self.log.notice(&text);
+        if self.attached.load(Ordering::Relaxed) {
+            eprintln!("{text}");
+        }
+    }
+
+    /// The pair every exit ends with.
+    pub fn shutdown(&self) {
+        self.log.notice(Legacy::SecurityShutdown);
+        self.log.notice(Legacy::AdminShutdown);
+    }
+
+    /// Set-up cannot go on: the problem, the shutdown pair, exit 255.
+    fn fatal(&self, line: impl Display) -> i32 {
+        self.problem(line);
+        self.shutdown();
+        exit::LEGACY_FAILURE
+    }
+
+    fn detached(&self) {
+        self.attached.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Runs one legacy mode: the parent detaches the daemon, the daemon runs.
+pub fn main(mode: LegacyMode, path: &Path) -> i32 {
+    match process::role() {
+        process::Role::Parent => match process::daemonize() {
+            Ok(code) => code,
+            Err(e) => Out::new(Logger::legacy(Syslog::new(), false)).fatal(Legacy::Admin(
+                &format!("ERROR: cannot start the daemon process: {e}. Shutting down."),
+            )),
+        },
+        process::Role::Child => run(mode, path),
+    }
+}
+
+/// Why a legacy config cannot be used.
+#[derive(Debug)]
+pub enum LoadError {
+    /// No readable file: 1.2's two lines.
+    Missing(PathBuf),
+    /// A line we cannot accept (a new key with a bad value, an over-long line, ...).
+    Broken(String),
+    /// A mandatory key is not set.
+    Mandatory(&'static str),
+}
+
+impl LoadError {
+    fn log(&self, out: &Out) {
+        match self {
+            LoadError::Missing(p) => {
+                out.problem(Legacy::CannotOpenConfig(&p.display().to_string()));
+                out.problem(Legacy::ConfigMissing);
+            }
+            LoadError::Broken(msg) => {
+                out.problem(Legacy::Admin(msg));
+                out.problem(Legacy::Corrupted);
+            }
+            LoadError::Mandatory(key) => {
+                out.problem(Legacy::Admin(&format!("{key} is not set")));
+                out.problem(Legacy::Corrupted);
+            }
+        }
+    }
+}
+
+/// Loads a config with 1.2's rules and checks the keys 1.2 required for `mode`.
+pub fn load_config(path: &Path, mode: LegacyMode) -> Result<Config, LoadError> {
+    let cfg = match Config::load(path, Dialect::Legacy) {
+        Ok(c) => c,
+        Err(ConfigError::Read { .. }) => return Err(LoadError::Missing(path.to_path_buf())),
+        Err(e) => return Err(LoadError::Broken(e.to_string())),
+    };
+    let mut need = vec!["IGNORE_FILE", "HISTORY_FILE", "BLOCKED_FILE"];
+    if !mode.is_advanced() {
+        need.push(match mode.proto() {
+            Proto::Tcp => "TCP_PORTS",
+            Proto::Udp => "UDP_PORTS",
+        });
+    }
+    if let Some(key) = need.into_iter().find(|k| !cfg.lines.contains_key(k)) {
+        return Err(LoadError::Mandatory(key));
+    }
+    Ok(cfg)
+}
+
+fn listed(cfg: &Config, proto: Proto) -> &PortSet {
+    match proto {
+        Proto::Tcp => &cfg.tcp_ports,
+        Proto::Udp => &cfg.udp_ports,
+    }
+}
+
+/// The daemon: everything after the detach.
+fn run(mode: LegacyMode, path: &Path) -> i32 {
+    let config_path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let begun = process::begin_child();
+    let out = Arc::new(Out::new(Logger::legacy(Syslog::new(), false)));
+    out.notice(Legacy::Starting(VERSION));
+    if let Err(e) = begun {
+        out.problem(Legacy::Admin(&format!(
+            "could not start a new session or change to /: {e}"
+        )));
+    }
+    let cfg = match load_config(&config_path, mode) {
+        Ok(c) => c,
+        Err(e) => {
+            e.log(&out);
+            out.shutdown();
+            return exit::LEGACY_FAILURE;
+        }
+    };
+    for w in &cfg.warnings {
+        out.problem(Legacy::Admin(w));
+    }
+    let proto = mode.proto();
+    let lowest = listed(&cfg, proto).iter().next().unwrap_or(u16::MAX);
+    if (!mode.is_connect() || lowest < 1024) && !nix::unistd::geteuid().is_root() {
+        return out.fatal(Legacy::Admin("You need to be root to run this."));
+    }
+
+    // The instance lock, then the files.
+    let Some(blocked_base) = cfg.blocked_file.clone() else {
+        return out.fatal(Legacy::Corrupted);
+    };
+    let blocked_path = files::blocked_path(&blocked_base, mode);
+    let blocked = match files::Blocked::open(&blocked_path) {
+        Ok(b) => b,
+        Err(files::BlockedError::Busy) => return out.fatal(Legacy::AnotherInstance(mode)),
+        Err(files::BlockedError::Io { path, source }) => {
+            return out.fatal(Legacy::Admin(&format!(
+                "ERROR: cannot open blocked file {}: {source}. Shutting down.",
+                path.display()
+            )))
+        }
+    };
+    let Some(history_path) = cfg.history_file.clone() else {
+        return out.fatal(Legacy::Corrupted);
+    };
+    let history = match files::open_history(&history_path) {
+        Ok(h) => h,
+        Err(e) => {
+            return out.fatal(Legacy::Admin(&format!(
+                "ERROR: cannot open history file {}: {e}. Shutting down.",
+                history_path.display()
+            )))
+        }
+    };
+    if !cfg.block_backend.is_empty() {
+        out.problem(Legacy::Admin(
+            "BLOCK_BACKEND is set, but this build does not run typed backends in legacy mode yet",
+        ));
+    }
+
+    let (tx, rx) = sync_channel::<Input>(QUEUE);
+    if let Err(e) = daemon::start_signals(tx.clone()) {
+        return out.fatal(Legacy::Admin(&format!(
+            "ERROR: cannot install signal handlers: {e}. Shutting down."
+        )));
+    }
+    let stop = StopFlag::default();
+    let started = if mode.is_connect() {
+        start_connect(proto, &cfg, &out, &tx, &stop)
+    } else {
+        start_stealth(mode, &cfg, &out, &tx, &stop)
+    };
+    if let Err(code) = started {
+        stop.stop();
+        return code;
+    }
+    drop(tx);
+
+    let mut responder = respond::Responder::new(mode, cfg, out.clone(), blocked, history);
+    out.notice(Legacy::Listening);
+    if let Err(e) = process::signal_ready() {
+        out.notice(Legacy::Admin(&format!(
+            "could not put the standard streams on /dev/null: {e}"
+        )));
+    }
+    out.detached();
+    event_loop(mode, &config_path, rx, &mut responder, &out);
+    out.shutdown();
+    stop.stop();
+    exit::OK
+}
+
+/// The open-file limit (soft), from /proc/self/limits.
+fn open_file_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// `-tcp`/`-udp`: one IPv4 socket per listed port.
+fn start_connect(
+    proto: Proto,
+    cfg: &Config,
+    out: &Out,
+    tx: &capture::Sender,
+    stop: &StopFlag,
+) -> Result<(), i32> {
+    let mut ports = listed(cfg, proto).clone();
+    let mut skipped = Vec::new();
+    if let Some(limit) = open_file_limit() {
+        let room = limit.saturating_sub(SPARE_FDS) as usize;
+        if ports.len() > room {
+            out.problem(Legacy::Admin(&format!(
+                "ERROR: {} ports but only {limit} open files allowed (ulimit -n); the highest ports are not bound",
+                ports.len()
+            )));
+            skipped = ports.iter().skip(room).collect();
+            for p in &skipped {
+                ports.remove(*p);
+            }
+        }
+    }
+    let empty = PortSet::new();
+    let (tcp, udp) = match proto {
+        Proto::Tcp => (&ports, &empty),
+        Proto::Udp => (&empty, &ports),
+    };
+    let (listeners, failures) = capture::connect::Listeners::bind(tcp, udp, true);
+    let failed: std::collections::HashSet<u16> = failures
+        .iter()
+        .map(|f| f.port)
+        .chain(skipped.iter().copied())
+        .collect();
+    for port in listed(cfg, proto).iter() {
+        if failed.contains(&port) {
+            out.problem(Legacy::CouldNotBind { proto, port });
+        } else {
+            out.notice(Legacy::ListenMode { proto, port });
+        }
+    }
+    if listeners.bound().is_empty() {
+        return Err(out.fatal(Legacy::CouldNotBindAny { proto }));
+    }
+    let (tx, stop) = (tx.clone(), stop.clone());
+    std::thread::spawn(move || listeners.run(tx, stop));
+    Ok(())
+}
+
+/// The excluded ports of an advanced mode, in config order (ranges expanded, each once).
+fn excluded_in_order(items: &[PortItem]) -> Vec<u16> {
+    let mut seen = PortSet::new();
+    let mut out = Vec::new();
+    for i in items {
+        for p in i.lo..=i.hi {
+            if !seen.contains(p) {
+                seen.insert(p);
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The ports a stealth mode watches, with 1.2's start-up lines.
+fn stealth_ports(mode: LegacyMode, cfg: &Config, out: &Out) -> PortSet {
+    let proto = mode.proto();
+    if mode.is_advanced() {
+        let (n, excludes) = match proto {
+            Proto::Tcp => (cfg.advanced_ports_tcp, &cfg.advanced_exclude_tcp),
+            Proto::Udp => (cfg.advanced_ports_udp, &cfg.advanced_exclude_udp),
+        };
+        let n = n.unwrap_or(1024);
+        let mut set = cfg.advanced_set(proto, n);
+        let busy = advanced::in_use_of(proto, &set);
+        out.notice(Legacy::AdvancedFirst(u32::from(n)));
+        for port in &busy {
+            set.remove(*port);
+            out.notice(Legacy::AdvancedIgnored { proto, port: *port });
+        }
+        for port in excluded_in_order(excludes) {
+            out.notice(Legacy::AdvancedIgnored { proto, port });
+        }
+        set
+    } else {
+        let mut set = PortSet::new();
+        for port in listed(cfg, proto).iter() {
+            if advanced::in_use(proto, port) {
+                out.problem(Legacy::PortInUse(port));
+            } else {
+                out.notice(Legacy::StealthListenMode { proto, port });
+                set.insert(port);
+            }
+        }
+        set
+    }
+}
+
+/// `-stcp`/`-sudp`/`-atcp`/`-audp`: pcap on every device but loopback.
+fn start_stealth(
+    mode: LegacyMode,
+    cfg: &Config,
+    out: &Out,
+    tx: &capture::Sender,
+    stop: &StopFlag,
+) -> Result<(), i32> {
+    let proto = mode.proto();
+    if !mode.is_advanced() && listed(cfg, proto).is_empty() {
+        return Err(out.fatal(Legacy::Admin(&format!(
+            "ERROR: no usable {proto} port in {}. Shutting down.",
+            match proto {
+                Proto::Tcp => "TCP_PORTS",
+                Proto::Udp => "UDP_PORTS",
+            }
+        ))));
+    }
+    let set = stealth_ports(mode, cfg, out);
+    let ports = match proto {
+        Proto::Tcp => Ports {
+            tcp: set,
+            udp: PortSet::new(),
+        },
+        Proto::Udp => Ports {
+            tcp: PortSet::new(),
+            udp: set,
+        },
+    };
+    match daemon::start_pcap(&Interfaces::AllNoLoopback, &ports, tx, stop) {
+        Ok(started) => {
+            for e in &started.failed {
+                out.problem(Legacy::Admin(&e.to_string()));
+            }
+            if started.opened.is_empty() {
+                out.problem(Legacy::Admin(
+                    "no capture device is up yet; waiting for one to appear",
+                ));
+            }
+            Ok(())
+        }
+        Err(e) => Err(out.fatal(Legacy::Admin(&format!("ERROR: {e}. Shutting down.")))),
+    }
+}
+
+/// Events, SIGHUP and SIGTERM in arrival order, until SIGTERM/SIGINT.
+fn event_loop(
+    mode: LegacyMode,
+    config_path: &Path,
+    rx: Receiver<Input>,
+    r: &mut respond::Responder,
+    out: &Out,
+) {
+    while let Ok(input) = rx.recv() {
+        match daemon::event_of(input) {
+            Ok(ev) => r.handle(ev),
+            Err(Input::Reload) => reload(mode, config_path, r, out),
+            Err(Input::Stop) => return,
+            Err(Input::SourceError(e)) => out.notice(Legacy::Admin(&e)),
+            Err(Input::AcceptFailed { port, errno, err }) => out.notice(Legacy::Admin(&format!(
+                "accept failed on TCP port {port} ({errno}: {err})"
+            ))),
+            // Malformed frames and non-events: 1.2 said nothing about them.
+            Err(_) => {}
+        }
+    }
+}
+
+/// SIGHUP: re-read the config and the ignore file; a config that cannot be used leaves
+/// the old one in force. Port sets stay those of the start (1.2 never re-read them).
+fn reload(mode: LegacyMode, config_path: &Path, r: &mut respond::Responder, out: &Out) {
+    let cfg = match load_config(config_path, mode) {
+        Ok(c) => c,
+        Err(e) => {
+            let why = match e {
+                LoadError::Missing(p) => format!("cannot read {}", p.display()),
+                LoadError::Broken(m) => m,
+                LoadError::Mandatory(k) => format!("{k} is not set"),
+            };
+            out.notice(Legacy::Admin(&format!(
+                "ERROR: reload failed, keeping the old configuration: {why}"
+            )));
+            return;
+        }
+    };
+    for w in &cfg.warnings {
+        out.notice(Legacy::Admin(w));
+    }
+    let proto = mode.proto();
+    let changed = if mode.is_advanced() {
+        let n = |c: &Config| match proto {
+            Proto::Tcp => (c.advanced_ports_tcp, c.advanced_exclude_tcp.clone()),
+            Proto::Udp => (c.advanced_ports_udp, c.advanced_exclude_udp.clone()),
+        };
+        n(&cfg) != n(r.config())
+    } else {
+        listed(&cfg, proto) != listed(r.config(), proto)
+    };
+    if changed {
+        out.notice(Legacy::Admin(
+            "the port settings changed; they take effect at the next restart",
+        ));
+    }
+    r.reload(cfg);
+    out.notice(Legacy::Admin("configuration and ignore file reloaded"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Result<Config, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("portsentry.conf");
+        std::fs::write(&p, text).unwrap();
+        load_config(&p, LegacyMode::Tcp)
+    }
+
+    const FILES: &str = "IGNORE_FILE=\"/i\"\nHISTORY_FILE=\"/h\"\nBLOCKED_FILE=\"/b\"\n";
+
+    #[test]
+    fn mandatory_keys() {
+        assert!(cfg(&format!("{FILES}TCP_PORTS=\"1\"\n")).is_ok());
+        assert!(matches!(cfg(FILES), Err(LoadError::Mandatory("TCP_PORTS"))));
+        assert!(matches!(
+            cfg("TCP_PORTS=\"1\"\nHISTORY_FILE=\"/h\"\nBLOCKED_FILE=\"/b\"\n"),
+            Err(LoadError::Mandatory("IGNORE_FILE"))
+        ));
+        // advanced modes need no port list
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c");
+        std::fs::write(&p, FILES).unwrap();
+        assert!(load_config(&p, LegacyMode::Atcp).is_ok());
+        assert!(matches!(
+            load_config(&dir.path().join("missing"), LegacyMode::Atcp),
+            Err(LoadError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn junk_port_items_are_skipped_with_a_warning() {
+        let c = cfg(&format!("{FILES}TCP_PORTS=\"1,abc,70000,5-3,9\"\n")).unwrap();
+        assert_eq!(c.tcp_ports.to_string(), "1,9");
+        assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn excludes_keep_config_order() {
+        let items = vec![
+            PortItem { lo: 139, hi: 139 },
+            PortItem { lo: 113, hi: 113 },
+            PortItem { lo: 5, hi: 7 },
+            PortItem { lo: 6, hi: 6 },
+        ];
+        assert_eq!(excluded_in_order(&items), vec![139, 113, 5, 6, 7]);
+    }
+
+    #[test]
+    fn open_file_limit_is_read() {
+        if cfg!(target_os = "linux") {
+            assert!(open_file_limit().is_some_and(|n| n > 0));
+        }
+    }
+}
