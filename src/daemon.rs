@@ -281,27 +281,8 @@ fn engine_loop(
     log: &Logger,
     _stop: &StopFlag,
 ) {
-    const TICK: Duration = Duration::from_secs(1);
     let mut last_tick = std::time::Instant::now();
-    loop {
-        // Ticks (expiry, reconcile) only when typed blocking is on: an idle daemon
-        // without it sleeps until a packet or a signal arrives.
-        let input = if r.needs_tick() {
-            if last_tick.elapsed() >= TICK {
-                r.tick();
-                last_tick = std::time::Instant::now();
-            }
-            match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
-                Ok(i) => i,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-        } else {
-            match rx.recv() {
-                Ok(i) => i,
-                Err(_) => return,
-            }
-        };
+    while let Some(input) = next_input(&rx, r.needs_tick(), &mut last_tick, || r.tick()) {
         match event_of(input) {
             Ok(ev) => r.handle(ev),
             Err(Input::Malformed(skip)) => r.malformed(skip),
@@ -326,6 +307,34 @@ fn engine_loop(
             }
             Err(Input::Stop) => return,
             Err(_) => {}
+        }
+    }
+}
+
+/// How often ticks (expiry, reconcile) run while typed blocking is on.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The next input; with `ticking`, runs `tick` once a second in between (an idle
+/// daemon without typed blocking sleeps until a packet or a signal arrives). `None` when
+/// every sender is gone.
+pub fn next_input(
+    rx: &Receiver<Input>,
+    ticking: bool,
+    last_tick: &mut std::time::Instant,
+    mut tick: impl FnMut(),
+) -> Option<Input> {
+    if !ticking {
+        return rx.recv().ok();
+    }
+    loop {
+        if last_tick.elapsed() >= TICK {
+            tick();
+            *last_tick = std::time::Instant::now();
+        }
+        match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
+            Ok(i) => return Some(i),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
 }

@@ -147,6 +147,25 @@ impl Blocked {
         Ok(())
     }
 
+    /// Removes the lines of `ip` (its typed block expired): rewritten atomically.
+    pub fn remove(&mut self, ip: IpAddr) -> io::Result<()> {
+        self.refresh();
+        if !self.ips.contains(&ip) {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let kept: String = text
+            .lines()
+            .filter(|l| !parse_blocked(l).contains(&ip))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        crate::respond::atomic_write(&self.path, kept.as_bytes(), 0o600)?;
+        self.ips.remove(&ip);
+        self.stamp = stamp(&self.path);
+        self.relock();
+        Ok(())
+    }
+
     fn refresh(&mut self) {
         let now = stamp(&self.path);
         if now == self.stamp {

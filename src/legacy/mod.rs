@@ -36,16 +36,21 @@ const SPARE_FDS: u64 = 64;
 /// The log of one legacy process: syslog only, every line at notice. Problems found
 /// before detaching also go to stderr, which is still the parent's.
 pub struct Out {
-    log: Logger,
+    log: Arc<Logger>,
     attached: AtomicBool,
 }
 
 impl Out {
     pub fn new(log: Logger) -> Out {
         Out {
-            log,
+            log: Arc::new(log),
             attached: AtomicBool::new(true),
         }
+    }
+
+    /// The logger itself, for parts shared with 2.x mode (typed blocking).
+    pub fn logger(&self) -> Arc<Logger> {
+        self.log.clone()
     }
 
     /// A normal line: syslog only.
@@ -205,11 +210,24 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
             )))
         }
     };
-    if !cfg.block_backend.is_empty() {
-        out.problem(Legacy::Admin(
-            "BLOCK_BACKEND is set, but this build does not run typed backends in legacy mode yet",
-        ));
-    }
+    // Typed backends (BLOCK_BACKEND): the same store and backends as 2.x mode; both
+    // processes of a Debian install (-atcp, -audp) share the store safely.
+    let blocking = if cfg.block_backend.is_empty() {
+        None
+    } else {
+        match crate::respond::blocking::Blocking::start(
+            &cfg,
+            out.logger(),
+            crate::respond::blocking::unix_now(),
+        ) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                return out.fatal(Legacy::Admin(&format!(
+                    "ERROR: cannot start typed blocking: {e}. Shutting down."
+                )))
+            }
+        }
+    };
 
     let (tx, rx) = sync_channel::<Input>(QUEUE);
     if let Err(e) = daemon::start_signals(tx.clone()) {
@@ -230,6 +248,7 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
     drop(tx);
 
     let mut responder = respond::Responder::new(mode, cfg, out.clone(), blocked, history);
+    responder.set_blocking(blocking);
     out.notice(Legacy::Listening);
     if let Err(e) = process::signal_ready() {
         out.notice(Legacy::Admin(&format!(
@@ -401,7 +420,8 @@ fn event_loop(
     r: &mut respond::Responder,
     out: &Out,
 ) {
-    while let Ok(input) = rx.recv() {
+    let mut last_tick = std::time::Instant::now();
+    while let Some(input) = daemon::next_input(&rx, r.needs_tick(), &mut last_tick, || r.tick()) {
         match daemon::event_of(input) {
             Ok(ev) => r.handle(ev),
             Err(Input::Reload) => reload(mode, config_path, r, out),

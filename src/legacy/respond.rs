@@ -79,6 +79,8 @@ pub struct Responder {
     resolver: Resolver,
     own: OwnAddrs,
     table_full_said: bool,
+    /// Typed backends and the block store, when BLOCK_BACKEND is set.
+    blocking: Option<crate::respond::blocking::Blocking>,
 }
 
 impl Responder {
@@ -106,9 +108,37 @@ impl Responder {
                 taken: None,
             },
             table_full_said: false,
+            blocking: None,
         };
         r.refresh_ignore(true);
         r
+    }
+
+    /// Typed blocking (set once at start).
+    pub fn set_blocking(&mut self, b: Option<crate::respond::blocking::Blocking>) {
+        self.blocking = b;
+    }
+
+    /// Whether [`Responder::tick`] has work.
+    pub fn needs_tick(&self) -> bool {
+        self.blocking.is_some()
+    }
+
+    /// Periodic work of typed blocking: expired blocks are lifted from the backends and
+    /// their lines from this mode's blocked file, so the next scan acts again.
+    pub fn tick(&mut self) {
+        let Some(b) = &mut self.blocking else {
+            return;
+        };
+        let ch = b.tick(crate::respond::blocking::unix_now());
+        for ip in ch.lifted {
+            if let Err(e) = self.blocked.remove(ip) {
+                self.out.notice(Legacy::Admin(&format!(
+                    "ERROR: cannot update {}: {e}",
+                    self.blocked.path().display()
+                )));
+            }
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -296,19 +326,19 @@ impl Responder {
         }
     }
 
-    // ---------------------------------------------------------------------------------
-    // TYPED BACKENDS (BLOCK_BACKEND, BLOCK_TIMEOUT, ... from blocking.md) ARE CALLED HERE.
-    //
-    // The lead wires the typed backends into legacy mode at this one place: it runs for
-    // BLOCK_x=1 right after the legacy route action, in both KILL_RUN_CMD_FIRST orders.
-    // Contract: return true when no typed backend is configured or every configured one
-    // blocked `ev.src`; false when any failed (then the host is not recorded and the next
-    // event tries again). Each backend logs its own `attackalert: Host %s has been
-    // blocked via ...` line through `self.out.notice(...)`, and failures as `adminalert:`
-    // lines.
-    // ---------------------------------------------------------------------------------
-    fn typed_backends(&mut self, _ev: &Event) -> bool {
-        true
+    /// Typed backends (BLOCK_BACKEND), right after the legacy route action in both
+    /// KILL_RUN_CMD_FIRST orders: true when none is configured or the host is held;
+    /// the blocking module logs its own `attackalert:` lines.
+    fn typed_backends(&mut self, ev: &Event) -> bool {
+        let Some(b) = &mut self.blocking else {
+            return true;
+        };
+        let reason = portsentry_blocker::Reason {
+            protocol: ev.proto.to_string(),
+            port: ev.port,
+            scan: ev.kind.to_string(),
+        };
+        b.block(ev.src, reason, crate::respond::blocking::unix_now())
     }
 
     fn hosts_deny(&mut self, ev: &Event) -> bool {

@@ -1312,3 +1312,69 @@ fn debian_init_script_runs_atcp_and_audp() {
     sink.check_dialect();
     fail2ban_matches_every_line(&history);
 }
+
+/// A Debian admin keeps the 1.2 config and adds two lines to get nft blocking with
+/// expiry (compat.md §10.1).
+#[test]
+fn legacy_config_with_typed_nft_blocking_and_expiry() {
+    if !can_run("legacy_config_with_typed_nft_blocking_and_expiry") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = legacy_config(
+        dir.path(),
+        &format!(
+            "TCP_PORTS=\"1,11\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"nft\"\nBLOCK_TIMEOUT=\"3s\"\nBLOCK_STATE_FILE=\"{}/blocks\"\n",
+            dir.path().display()
+        ),
+    );
+    std::fs::write(dir.path().join("portsentry.ignore"), "127.0.0.1\n").unwrap();
+    let sink = Sink::new();
+    let r = start_in(&bed.target, &sink, "", &["-stcp", "-c", &conf]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, sink.dump());
+    let d = Daemon::listening(&sink);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    sink.wait_for("the nft block", |m| {
+        m.iter()
+            .any(|x| x.text == "attackalert: Host 198.18.0.1 has been blocked via nft for 3s")
+    });
+    let o = bed.exec(
+        &bed.target,
+        &["nft", "-j", "list", "set", "inet", "portsentry", "blocked4"],
+        Duration::from_secs(5),
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("198.18.0.1"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let blocked = dir.path().join("portsentry.blocked.stcp");
+    assert!(
+        read(&blocked).contains("Host: 198.18.0.1/198.18.0.1 Port: 1 TCP Blocked"),
+        "{}",
+        read(&blocked)
+    );
+    assert!(read(&dir.path().join("portsentry.history")).contains("Port: 1 TCP Blocked"));
+    sink.wait_for("the expiry", |m| {
+        m.iter()
+            .any(|x| x.text == "attackalert: Host 198.18.0.1 block expired, unblocked")
+    });
+    let o = bed.exec(
+        &bed.target,
+        &["nft", "-j", "list", "set", "inet", "portsentry", "blocked4"],
+        Duration::from_secs(5),
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("198.18.0.1"));
+    assert!(!read(&blocked).contains("198.18.0.1"), "{}", read(&blocked));
+    // the next scan acts again
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    sink.wait_for("the second block", |m| {
+        m.iter()
+            .filter(|x| x.text == "attackalert: Host 198.18.0.1 has been blocked via nft for 3s")
+            .count()
+            == 2
+    });
+    sink.check_dialect();
+    d.terminate(&sink);
+}
