@@ -6,8 +6,8 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::capture::{self, Input, Ports, StopFlag};
@@ -108,32 +108,64 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     }
     let log = Arc::new(Logger::new(o.stdout, o.syslog, o.verbose, o.debug));
     log.notice(Line::Starting(VERSION));
-    let mut responder = match Responder::new(cfg.clone(), ignore, log.clone(), settings(&o, false))
+    let responder = match Responder::new(cfg.clone(), ignore, log.clone(), settings(&o, false))
     {
-        Ok(r) => r,
+        Ok(r) => Arc::new(Mutex::new(r)),
+        Err(e @ crate::respond::StartError::Blocking(_)) => {
+            log.error(&e);
+            return exit::UNAVAILABLE;
+        }
         Err(e) => {
             log.error(&e);
             return exit::FAILURE;
         }
     };
-    let (tx, rx) = sync_channel::<Input>(QUEUE);
+    // Sources run the rule engine in their own thread (one lock, no hand-off between
+    // threads per packet); signals and ticks come to this thread over `control`.
+    let (control, control_rx) = sync_channel::<Input>(QUEUE);
+    let sink = {
+        let (r, log, control) = (responder.clone(), log.clone(), control.clone());
+        capture::Sender::inline(move |input| {
+            match event_of(input) {
+                Ok(ev) => lock(&r).handle(ev),
+                Err(Input::Malformed(skip)) => lock(&r).malformed(skip),
+                Err(Input::AcceptFailed { port, errno, err }) => log.notice(Line::AcceptFailed {
+                    port,
+                    errno,
+                    err: &err,
+                }),
+                Err(Input::SourceError(e)) => log.error(e),
+                Err(other @ (Input::Reload | Input::Stop)) => {
+                    return control.send(other).is_ok();
+                }
+                Err(_) => {}
+            }
+            true
+        })
+    };
     let stop = StopFlag::default();
     let ports = ports_of(&cfg, o.mode);
-    if let Err(msg) = start_sources(&o, &ports, &tx, &stop, &log) {
+    if let Err(msg) = start_sources(&o, &ports, &sink, &stop, &log) {
         log.error(&msg);
         return exit::UNAVAILABLE;
     }
-    if let Err(e) = start_signals(tx.clone()) {
+    drop(sink);
+    if let Err(e) = start_signals(control.clone()) {
         log.error(format!("cannot install signal handlers: {e}"));
         return exit::SOFTWARE;
     }
-    drop(tx);
+    drop(control);
     log.notice(Line::Listening);
-    engine_loop(&o, rx, &mut responder, &log, &stop);
-    responder.finish();
+    control_loop(&o, control_rx, &responder, &log);
+    lock(&responder).finish();
     log.notice(Line::ShuttingDown);
     stop.stop();
     exit::OK
+}
+
+/// The responder, even if a thread panicked while holding it (its state stays usable).
+fn lock(r: &Mutex<Responder>) -> MutexGuard<'_, Responder> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn start_sources(
@@ -232,7 +264,7 @@ pub fn start_pcap(
 }
 
 /// SIGTERM and SIGINT become [`Input::Stop`], SIGHUP [`Input::Reload`], on `tx`.
-pub fn start_signals(tx: capture::Sender) -> std::io::Result<()> {
+pub fn start_signals(tx: SyncSender<Input>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::spawn(move || {
@@ -274,26 +306,15 @@ fn reload(o: &Options, log: &Logger) -> Option<(Config, IgnoreList)> {
     }
 }
 
-fn engine_loop(
-    o: &Options,
-    rx: Receiver<Input>,
-    r: &mut Responder,
-    log: &Logger,
-    _stop: &StopFlag,
-) {
+/// Signals and ticks, until SIGTERM/SIGINT.
+fn control_loop(o: &Options, rx: Receiver<Input>, r: &Mutex<Responder>, log: &Logger) {
+    let ticking = lock(r).needs_tick();
     let mut last_tick = std::time::Instant::now();
-    while let Some(input) = next_input(&rx, r.needs_tick(), &mut last_tick, || r.tick()) {
-        match event_of(input) {
-            Ok(ev) => r.handle(ev),
-            Err(Input::Malformed(skip)) => r.malformed(skip),
-            Err(Input::AcceptFailed { port, errno, err }) => log.notice(Line::AcceptFailed {
-                port,
-                errno,
-                err: &err,
-            }),
-            Err(Input::SourceError(e)) => log.error(e),
-            Err(Input::Reload) => {
+    while let Some(input) = next_input(&rx, ticking, &mut last_tick, || lock(r).tick()) {
+        match input {
+            Input::Reload => {
                 if let Some((cfg, ignore)) = reload(o, log) {
+                    let mut r = lock(r);
                     let old = ports_of(r.config(), o.mode);
                     let new = ports_of(&cfg, o.mode);
                     if old.tcp != new.tcp || old.udp != new.udp {
@@ -305,8 +326,8 @@ fn engine_loop(
                     log.notice("Configuration and ignore file reloaded");
                 }
             }
-            Err(Input::Stop) => return,
-            Err(_) => {}
+            Input::Stop => return,
+            _ => {}
         }
     }
 }

@@ -535,7 +535,7 @@ mod tests {
         let (tx, rx) = sync_channel(16);
         let stop = StopFlag::default();
         let s = stop.clone();
-        let h = std::thread::spawn(move || l.run(tx, s));
+        let h = std::thread::spawn(move || l.run(tx.into(), s));
         (rx, stop, h)
     }
 

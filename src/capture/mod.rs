@@ -52,8 +52,63 @@ pub enum Input {
     Stop,
 }
 
-/// The sending side every source gets.
-pub type Sender = std::sync::mpsc::SyncSender<Input>;
+/// The sink is gone (the daemon is stopping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+/// What every source sends its [`Input`]s to: a channel to another thread, or a
+/// handler run right in the source's thread (no hand-off between threads per packet).
+#[derive(Clone)]
+pub struct Sender(Route);
+
+type Handler = Arc<dyn Fn(Input) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+enum Route {
+    Channel(std::sync::mpsc::SyncSender<Input>),
+    Inline(Handler),
+}
+
+impl Sender {
+    /// Inputs go over a bounded channel (the receiver is the back-pressure).
+    pub fn channel(tx: std::sync::mpsc::SyncSender<Input>) -> Sender {
+        Sender(Route::Channel(tx))
+    }
+
+    /// Inputs are handled in the calling thread; the handler returns false once the
+    /// daemon is stopping.
+    pub fn inline(f: impl Fn(Input) -> bool + Send + Sync + 'static) -> Sender {
+        Sender(Route::Inline(Arc::new(f)))
+    }
+
+    pub fn send(&self, input: Input) -> Result<(), Closed> {
+        match &self.0 {
+            Route::Channel(tx) => tx.send(input).map_err(|_| Closed),
+            Route::Inline(f) => {
+                if f(input) {
+                    Ok(())
+                } else {
+                    Err(Closed)
+                }
+            }
+        }
+    }
+}
+
+impl From<std::sync::mpsc::SyncSender<Input>> for Sender {
+    fn from(tx: std::sync::mpsc::SyncSender<Input>) -> Sender {
+        Sender::channel(tx)
+    }
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Route::Channel(_) => "Sender(channel)",
+            Route::Inline(_) => "Sender(inline)",
+        })
+    }
+}
 
 /// Set when sources must stop.
 #[derive(Debug, Clone, Default)]

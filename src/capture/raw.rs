@@ -170,7 +170,7 @@ mod tests {
         let (tx, rx) = sync_channel(64);
         let stop = StopFlag::default();
         let s = stop.clone();
-        let h = std::thread::spawn(move || src.run(ports, tx, s));
+        let h = std::thread::spawn(move || src.run(ports, tx.into(), s));
         (rx, stop, h)
     }
 

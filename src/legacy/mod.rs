@@ -236,11 +236,13 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
         )));
     }
     let stop = StopFlag::default();
+    let sources = capture::Sender::channel(tx.clone());
     let started = if mode.is_connect() {
-        start_connect(proto, &cfg, &out, &tx, &stop)
+        start_connect(proto, &cfg, &out, &sources, &stop)
     } else {
-        start_stealth(mode, &cfg, &out, &tx, &stop)
+        start_stealth(mode, &cfg, &out, &sources, &stop)
     };
+    drop(sources);
     if let Err(code) = started {
         stop.stop();
         return code;
