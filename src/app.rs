@@ -55,6 +55,10 @@ fn run_v2(o: Options) -> i32 {
     let (ignore, warnings) = match cfg.load_ignore() {
         Ok(x) => x,
         Err(e) => {
+            // check-config still shows everything else it found
+            if o.command == Some(Command::CheckConfig) {
+                commands::check_config(&cfg, None, commands::Target::V2(o.mode));
+            }
             eprintln!("{e}");
             return exit::CONFIG;
         }

@@ -41,7 +41,7 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
             if l.len() == 1 { "y" } else { "ies" }
         )),
         (Some(p), None) => out.push_str(&format!(
-            "# ignore file {}: cannot be read (1.2 mode blocks anyway)\n",
+            "# ignore file {}: cannot be read\n",
             p.display()
         )),
         (None, _) => out.push_str("# no ignore file\n"),
@@ -84,7 +84,9 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
             ));
         }
     }
-    out.push_str("# OK\n");
+    if cfg.ignore_file.is_none() || ignore.is_some() {
+        out.push_str("# OK\n");
+    }
     out
 }
 
