@@ -40,10 +40,9 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
             l.len(),
             if l.len() == 1 { "y" } else { "ies" }
         )),
-        (Some(p), None) => out.push_str(&format!(
-            "# ignore file {}: cannot be read\n",
-            p.display()
-        )),
+        (Some(p), None) => {
+            out.push_str(&format!("# ignore file {}: cannot be read\n", p.display()))
+        }
         (None, _) => out.push_str("# no ignore file\n"),
     }
     match target {
@@ -325,7 +324,7 @@ fn run_store_command(cfg: &Config, cmd: &crate::cli::Command) -> Result<i32, Str
                 .collect();
             let mut failed = false;
             for b in backends.iter_mut() {
-                if let Err(e) = b.block_many(&targets) {
+                if let Err(e) = b.replace_all(&targets) {
                     eprintln!("portsentry: {e}: {}", e.source);
                     failed = true;
                 }

@@ -108,8 +108,7 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     }
     let log = Arc::new(Logger::new(o.stdout, o.syslog, o.verbose, o.debug));
     log.notice(Line::Starting(VERSION));
-    let responder = match Responder::new(cfg.clone(), ignore, log.clone(), settings(&o, false))
-    {
+    let responder = match Responder::new(cfg.clone(), ignore, log.clone(), settings(&o, false)) {
         Ok(r) => Arc::new(Mutex::new(r)),
         Err(e @ crate::respond::StartError::Blocking(_)) => {
             log.error(&e);

@@ -215,8 +215,10 @@ impl Blocking {
                 },
             })
             .collect();
+        // One transaction per backend that makes it hold exactly the store's blocks
+        // (what it held beyond them was adopted into the store first).
         for be in self.backends.iter_mut() {
-            if let Err(e) = be.block_many(&targets) {
+            if let Err(e) = be.replace_all(&targets) {
                 self.log
                     .error(format!("attackalert: ERROR: {e}: {}", source_text(&e)));
             }

@@ -291,6 +291,12 @@ pub trait Blocker: Send {
     fn block_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
         targets.iter().try_for_each(|t| self.block(t))
     }
+    /// Makes the backend hold exactly `targets` (start-up, reapply after a firewall reload):
+    /// one transaction where the backend can, with no moment in which a held target is
+    /// missing. The default blocks each target (which keeps entries not in `targets`).
+    fn replace_all(&mut self, targets: &[Target]) -> Result<(), BlockError> {
+        self.block_many(targets)
+    }
     /// Lifts one block. Lifting what is not there is success.
     fn unblock(&mut self, net: &Net) -> Result<(), BlockError>;
     /// Removes everything of ours.

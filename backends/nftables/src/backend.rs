@@ -1,7 +1,7 @@
 //! [`Nftables`]: the `Blocker` over one long-lived netlink socket.
 //!
-//! In: trait calls with typed targets. Out: one batch per call (set-up, blocks, unblock,
-//! flush) or GET requests (list, `table_exists`); `NftError` mapped to `BlockError`.
+//! In: trait calls with typed targets. Out: one batch per call (set-up, blocks, replace,
+//! unblock, flush) or GET requests (list, `table_exists`); `NftError` mapped to `BlockError`.
 //! Must not: touch any table but `inet <table>`, or treat "already there" (block) and
 //! "not there" (unblock, flush) as failures.
 
@@ -23,8 +23,8 @@ const INET: u16 = libc::NFPROTO_INET as u16;
 /// Dumps restarted at most this often when the ruleset changes under them.
 const DUMP_RETRIES: usize = 3;
 
-/// Targets per batch. Larger `block_many` calls are split into several batches, each
-/// atomic on its own; below this a batch (72 bytes per IPv4 target measured, about 110
+/// Targets per batch. Larger `block_many` and `replace_all` calls are split into several
+/// batches, each atomic on its own; below this a batch (72 bytes per IPv4 target measured, about 110
 /// per IPv6 target, so at most about 115 MiB) stays well below the send buffer the socket
 /// can be given (`SO_SNDBUFFORCE`, about 1 GiB).
 pub const MAX_BATCH_TARGETS: usize = 1 << 20;
@@ -39,6 +39,16 @@ pub struct Nftables {
 
 fn mapped(step: Step, net: Option<Net>) -> impl FnOnce(NftError) -> BlockError {
     move |e| BlockError::new(NAME, step, net, e)
+}
+
+/// A failed block of `targets`: names the network refused, or the one target.
+fn block_error(e: NftError, targets: &[Target]) -> BlockError {
+    let net = match (&e, targets) {
+        (NftError::NotAHost(n), _) => Some(*n),
+        (_, [one]) => Some(one.net),
+        _ => None,
+    };
+    BlockError::new(NAME, Step::Block, net, e)
 }
 
 impl Nftables {
@@ -141,6 +151,29 @@ impl Nftables {
         }
     }
 
+    /// Makes the sets hold exactly the host targets: one batch (one `sendmsg`) that creates
+    /// table and sets if absent, flushes both sets and adds every host with its own
+    /// timeout (see [`plan::plan_replace_hosts`]). Works before `init` (the sets are then
+    /// filled, but only `init` adds the drop rules). More than [`MAX_BATCH_TARGETS`]
+    /// distinct hosts take further batches that only add, so those later hosts may be
+    /// missing between the batches. The hosts are applied even when some targets are
+    /// networks; the error then names the first network.
+    pub fn apply_replace(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        let (hosts, rejected) = plan::hosts(targets);
+        let mut chunks = hosts.chunks(MAX_BATCH_TARGETS);
+        self.apply(&plan::plan_replace_hosts(
+            chunks.next().unwrap_or(&[]),
+            true,
+        ))?;
+        for chunk in chunks {
+            self.apply(&plan::plan_replace_hosts(chunk, false))?;
+        }
+        match rejected.first() {
+            Some(&net) => Err(NftError::NotAHost(net)),
+            None => Ok(()),
+        }
+    }
+
     /// Deletes one element; one that is not there (or no table) is success.
     pub fn apply_unblock(&mut self, net: &Net) -> Result<(), NftError> {
         match self.apply(&plan::plan_unblock(net)) {
@@ -220,14 +253,14 @@ impl Blocker for Nftables {
 
     /// One batch (one `sendmsg`) for up to [`MAX_BATCH_TARGETS`] targets.
     fn block_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
-        self.apply_block(targets).map_err(|e| {
-            let net = match (&e, targets) {
-                (NftError::NotAHost(n), _) => Some(*n),
-                (_, [one]) => Some(one.net),
-                _ => None,
-            };
-            BlockError::new(NAME, Step::Block, net, e)
-        })
+        self.apply_block(targets)
+            .map_err(|e| block_error(e, targets))
+    }
+
+    /// One batch: flush both sets, add every target (see [`Nftables::apply_replace`]).
+    fn replace_all(&mut self, targets: &[Target]) -> Result<(), BlockError> {
+        self.apply_replace(targets)
+            .map_err(|e| block_error(e, targets))
     }
 
     fn unblock(&mut self, net: &Net) -> Result<(), BlockError> {

@@ -1,13 +1,19 @@
-//! A timing path for the lead: synthetic targets from the test ranges, and
-//! `init` + `block_many` timed.
+//! A timing path for the lead: synthetic targets from the test ranges, `init` +
+//! `block_many` or `replace_all` timed, and a throw-away network namespace to time in.
 //!
 //! In: a count, a timeout, options. Out: targets, or the measured [`Timing`].
-//! Must not: be pointed at a real host's ruleset by accident: [`time_init_and_block_many`]
-//! changes the nf_tables ruleset of the calling thread's network namespace, so run it
-//! in a namespace made for it (as `tests/kernel.rs` does).
+//! Must not: be pointed at a real host's ruleset by accident: the `time_*` functions
+//! change the nf_tables ruleset of the calling thread's network namespace, so run them
+//! through [`Netns::run`] (as `benches/nft.rs` does).
 
+use std::fs::File;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use nix::sched::{setns, CloneFlags};
 
 use portsentry_blocker::{Blocker, Target};
 
@@ -51,13 +57,27 @@ pub struct Timing {
 /// Opens the backend, runs `init`, then `block_many` with `n` synthetic targets (1 h
 /// timeout), and times both. Runs in the calling thread's network namespace.
 pub fn time_init_and_block_many(opts: Options, n: usize) -> Result<Timing, NftError> {
+    time_init_and(opts, n, Nftables::apply_block)
+}
+
+/// As [`time_init_and_block_many`], with `replace_all` instead of `block_many`
+/// (`Timing::block_many` is then the time of `replace_all`).
+pub fn time_init_and_replace_all(opts: Options, n: usize) -> Result<Timing, NftError> {
+    time_init_and(opts, n, Nftables::apply_replace)
+}
+
+fn time_init_and(
+    opts: Options,
+    n: usize,
+    apply: fn(&mut Nftables, &[Target]) -> Result<(), NftError>,
+) -> Result<Timing, NftError> {
     let targets = targets(n, Some(Duration::from_secs(3600)));
     let mut nft = Nftables::new(opts)?;
     let t0 = Instant::now();
     nft.apply_init()?;
     let init = t0.elapsed();
     let t1 = Instant::now();
-    nft.apply_block(&targets)?;
+    apply(&mut nft, &targets)?;
     let block_many = t1.elapsed();
     debug_assert_eq!(nft.name(), "nft");
     Ok(Timing {
@@ -65,6 +85,55 @@ pub fn time_init_and_block_many(opts: Options, n: usize) -> Result<Timing, NftEr
         block_many,
         batch: nft.last_batch(),
     })
+}
+
+/// A network namespace made for timing (`ip netns add`), deleted on drop, also when
+/// whatever ran in it panicked.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates `<prefix>_<pid>_<n>`; fails when `ip` is missing or refuses (not root).
+    pub fn new(prefix: &str) -> io::Result<Netns> {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let st = Command::new("ip").args(["netns", "add", &name]).status()?;
+        if !st.success() {
+            return Err(io::Error::other(format!("ip netns add {name}: {st}")));
+        }
+        Ok(Netns { name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `f` in a new thread that has entered the namespace (the caller's thread
+    /// stays where it is); a panic in `f` is resumed here.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        let ns = File::open(format!("/run/netns/{}", self.name))?;
+        let r = std::thread::scope(|s| {
+            s.spawn(|| {
+                setns(&ns, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                Ok(f())
+            })
+            .join()
+        });
+        r.unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }
 
 #[cfg(test)]

@@ -133,6 +133,12 @@ fn write(batch: &mut Batch, t: &Table, m: &Msg) -> usize {
         Msg::AddElems(f, elems) => write_elems(batch, t, *f, elems, MsgType::Add),
         // nft delete element inet portsentry blocked4 { 198.18.0.1 }
         Msg::DelElems(f, elems) => write_elems(batch, t, *f, elems, MsgType::Del),
+        // nft flush set inet portsentry blocked4
+        Msg::FlushSet(f) => {
+            let set = cstr(f.set_name());
+            sys::push_flush(batch, t.get_name(), &set, ProtoFamily::Inet as u16);
+            1
+        }
         // nft delete table inet portsentry
         Msg::DelTable => {
             batch.add(t, MsgType::Del);
@@ -209,7 +215,7 @@ fn write_elems(batch: &mut Batch, t: &Table, f: Family, elems: &[Elem], op: MsgT
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{plan_block, plan_flush, plan_init, plan_unblock, Options};
+    use crate::plan::{plan_block, plan_flush, plan_init, plan_replace, plan_unblock, Options};
     use crate::wire;
     use portsentry_blocker::Target;
     use std::time::Duration;
@@ -343,6 +349,85 @@ mod tests {
             }
         }
         assert_eq!(seen, 40_000);
+    }
+
+    #[test]
+    fn replace_batch_flushes_with_bare_delsetelem_then_adds() {
+        let targets = [
+            Target {
+                timeout: Some(Duration::from_secs(3600)),
+                ..Target::host("198.18.0.1".parse().unwrap())
+            },
+            Target {
+                timeout: Some(Duration::from_secs(60)),
+                ..Target::host("fd00:5e5e::1".parse().unwrap())
+            },
+        ];
+        let e = encode("portsentry", &plan_replace(&targets).0);
+        let new = libc::NFT_MSG_NEWSETELEM as u16;
+        let del = libc::NFT_MSG_DELSETELEM as u16;
+        assert_eq!(
+            kinds(&e),
+            vec![
+                (libc::NFT_MSG_NEWTABLE as u16, REQ | ACK),
+                (libc::NFT_MSG_NEWSET as u16, REQ | ACK | CREATE | APPEND),
+                (libc::NFT_MSG_NEWSET as u16, REQ | ACK | CREATE | APPEND),
+                (del, REQ | ACK),
+                (del, REQ | ACK),
+                (new, REQ | ACK | CREATE),
+                (new, REQ | ACK | CREATE),
+            ]
+        );
+        assert_eq!(e.labels[3], "flush set inet portsentry blocked4");
+        assert_eq!(e.labels[4], "flush set inet portsentry blocked6");
+        let bytes: Vec<u8> = e.pages().concat();
+        let msgs: Vec<_> = wire::messages(&bytes).map(|m| m.unwrap()).collect();
+        // A flush names table (1) and set (2) and carries no element list (3): an empty
+        // list would delete nothing.
+        for (m, set) in [(&msgs[4], b"blocked4\0"), (&msgs[5], b"blocked6\0")] {
+            let mut attrs: Vec<(u16, &[u8])> = wire::attrs(&m.payload[wire::NFGENMSG_LEN..])
+                .map(|a| a.unwrap())
+                .collect();
+            attrs.sort();
+            assert_eq!(
+                attrs,
+                vec![(1, &b"portsentry\0"[..]), (2, &set[..])],
+                "{attrs:?}"
+            );
+        }
+        let e4 = wire::setelems(msgs[6].payload).unwrap();
+        assert_eq!(e4.len(), 1);
+        assert_eq!(e4[0].key, vec![198, 18, 0, 1]);
+        assert_eq!(e4[0].timeout_ms, Some(3_600_000));
+        let e6 = wire::setelems(msgs[7].payload).unwrap();
+        assert_eq!(e6[0].key[..4], [0xfd, 0x00, 0x5e, 0x5e]);
+        assert_eq!(e6[0].timeout_ms, Some(60_000));
+    }
+
+    #[test]
+    fn replace_of_100k_is_a_third_of_the_bytes_of_block() {
+        let targets: Vec<Target> = (0..100_000u32)
+            .map(|i| Target {
+                timeout: Some(Duration::from_secs(3600)),
+                ..Target::host(std::net::IpAddr::V4(Ipv4Addr::from(0xC612_0000 + i)))
+            })
+            .collect();
+        let size = |e: &Encoded| e.pages().iter().map(|p| p.len()).sum::<usize>();
+        let replace = encode("portsentry", &plan_replace(&targets).0);
+        let block = encode("portsentry", &plan_block(&targets).0);
+        assert!(
+            size(&replace) * 2 < size(&block),
+            "{} vs {}",
+            size(&replace),
+            size(&block)
+        );
+        let bytes: Vec<u8> = replace.pages().concat();
+        let added: usize = wire::messages(&bytes)
+            .map(|m| m.unwrap())
+            .filter(|m| m.header.kind & 0xff == libc::NFT_MSG_NEWSETELEM as u16)
+            .map(|m| wire::setelems(m.payload).unwrap().len())
+            .sum();
+        assert_eq!(added, 100_000);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! elements; errors as [`NftError`], mapped to `BlockError` at the trait boundary.
 //! Must not: run the `nft` binary, or read or write any table but ours.
 //!
+//! `replace_all` (start-up, reapply) is one batch: flush both sets, add every target.
+//!
 //! Layout: [`plan`] says which messages each verb sends (pure), `encode` writes them with
 //! libnftnl, `link` sends a batch in one `sendmsg` and checks every ACK, `wire` parses
 //! what the kernel answers (pure), `sys` holds every `unsafe` call.

@@ -219,6 +219,8 @@ pub enum Msg {
     AddElems(Family, Vec<Elem>),
     /// Delete elements; a missing one fails the batch with `ENOENT`.
     DelElems(Family, Vec<Elem>),
+    /// Delete every element of the set (`NFT_MSG_DELSETELEM` without an element list).
+    FlushSet(Family),
     /// Delete our table with everything in it.
     DelTable,
 }
@@ -248,6 +250,7 @@ impl Msg {
             Msg::DelChain(h) => format!("delete chain inet {table} {}", h.chain()),
             Msg::AddElems(f, e) => elems_cmd("add", table, *f, e),
             Msg::DelElems(f, e) => elems_cmd("delete", table, *f, e),
+            Msg::FlushSet(f) => format!("flush set inet {table} {}", f.set_name()),
             Msg::DelTable => format!("delete table inet {table}"),
         }
     }
@@ -300,17 +303,10 @@ pub fn plan_init(opts: &Options, stale: &[Hook]) -> Plan {
     Plan { msgs }
 }
 
-/// Blocks: the host targets, deduplicated (the last timeout wins), as add + delete + add
-/// per family. The first add makes every element exist (a no-op for existing ones), the
-/// delete removes it, the second add creates it afresh with the new timeout: inside one
-/// transaction that refreshes the kernel's expiry on every kernel, where a plain re-add
-/// keeps the old expiry (always on kernels without element timeout updates; on newer
-/// ones, 6.18 measured, whenever the timeout is unchanged). Deleting alone would fail the
-/// whole batch with `ENOENT` for an element that is not there yet.
-///
-/// Returns the plan and the targets that are networks, not hosts (the sets have no
-/// `interval` flag yet, so those cannot be held).
-pub fn plan_block(targets: &[Target]) -> (Plan, Vec<Net>) {
+/// The host targets, deduplicated (the last timeout wins), in first-seen order; and the
+/// targets that are networks, not hosts (the sets have no `interval` flag yet, so those
+/// cannot be held).
+pub fn hosts(targets: &[Target]) -> (Vec<Elem>, Vec<Net>) {
     let mut order: Vec<Elem> = Vec::with_capacity(targets.len());
     let mut index: HashMap<IpAddr, usize> = HashMap::with_capacity(targets.len());
     let mut rejected = Vec::new();
@@ -331,10 +327,15 @@ pub fn plan_block(targets: &[Target]) -> (Plan, Vec<Net>) {
             }
         }
     }
-    let by_family: Vec<(Family, Vec<Elem>)> = Family::ALL
+    (order, rejected)
+}
+
+/// `hosts` split by family, IPv4 first; families without hosts are left out.
+fn by_family(hosts: &[Elem]) -> Vec<(Family, Vec<Elem>)> {
+    Family::ALL
         .into_iter()
         .map(|f| {
-            let e: Vec<Elem> = order
+            let e: Vec<Elem> = hosts
                 .iter()
                 .filter(|e| Family::of(&e.addr) == f)
                 .copied()
@@ -342,7 +343,21 @@ pub fn plan_block(targets: &[Target]) -> (Plan, Vec<Net>) {
             (f, e)
         })
         .filter(|(_, e)| !e.is_empty())
-        .collect();
+        .collect()
+}
+
+/// Blocks: the host targets, deduplicated (the last timeout wins), as add + delete + add
+/// per family. The first add makes every element exist (a no-op for existing ones), the
+/// delete removes it, the second add creates it afresh with the new timeout: inside one
+/// transaction that refreshes the kernel's expiry on every kernel, where a plain re-add
+/// keeps the old expiry (always on kernels without element timeout updates; on newer
+/// ones, 6.18 measured, whenever the timeout is unchanged). Deleting alone would fail the
+/// whole batch with `ENOENT` for an element that is not there yet.
+///
+/// Returns the plan and the targets that are networks, not hosts.
+pub fn plan_block(targets: &[Target]) -> (Plan, Vec<Net>) {
+    let (hosts, rejected) = hosts(targets);
+    let by_family = by_family(&hosts);
     let mut msgs = Vec::new();
     for (f, e) in &by_family {
         msgs.push(Msg::AddElems(*f, e.clone()));
@@ -361,6 +376,35 @@ pub fn plan_block(targets: &[Target]) -> (Plan, Vec<Net>) {
         msgs.push(Msg::AddElems(f, e));
     }
     (Plan { msgs }, rejected)
+}
+
+/// Replace: the sets hold exactly the host targets afterwards (deduplicated, the last
+/// timeout wins). Returns the plan and the targets that are networks, not hosts.
+pub fn plan_replace(targets: &[Target]) -> (Plan, Vec<Net>) {
+    let (hosts, rejected) = hosts(targets);
+    (plan_replace_hosts(&hosts, true), rejected)
+}
+
+// nft -f: add table inet portsentry; add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }; (blocked6 alike); flush set inet portsentry blocked4; flush set inet portsentry blocked6; add element inet portsentry blocked4 { 198.18.0.1 timeout 3600000ms, ... }; (blocked6 alike)
+/// Replace for deduplicated `hosts` in one batch: create table and sets if absent (so the
+/// batch works before `init` too; the drop rules still come from `init`), then with
+/// `flush` empty both sets, then add every host with its own timeout. One plain add per
+/// element is enough: the sets were emptied earlier in the same transaction, so every
+/// element is created afresh with the requested timeout, and none that is kept is ever
+/// missing (the transaction applies as a whole). Without `flush` it only adds (the later
+/// batches of a replace too large for one).
+pub fn plan_replace_hosts(hosts: &[Elem], flush: bool) -> Plan {
+    let mut msgs = vec![Msg::AddTable];
+    msgs.extend(Family::ALL.map(Msg::AddSet));
+    if flush {
+        msgs.extend(Family::ALL.map(Msg::FlushSet));
+    }
+    msgs.extend(
+        by_family(hosts)
+            .into_iter()
+            .map(|(f, e)| Msg::AddElems(f, e)),
+    );
+    Plan { msgs }
 }
 
 /// Unblock: delete the element. Empty for a network (we never hold one).
@@ -576,6 +620,100 @@ mod tests {
     #[test]
     fn block_of_nothing_sends_nothing() {
         assert!(plan_block(&[]).0.msgs.is_empty());
+    }
+
+    #[test]
+    fn replace_creates_flushes_both_sets_then_adds_once() {
+        let targets = [
+            t("198.18.0.1", Some(60)),
+            t("fd00:5e5e::1", None),
+            t("198.18.0.2", Some(7)),
+            t("198.18.0.1", Some(120)),
+        ];
+        let (p, rejected) = plan_replace(&targets);
+        assert!(rejected.is_empty());
+        let v4 = vec![
+            Elem {
+                addr: "198.18.0.1".parse().unwrap(),
+                timeout_ms: Some(120_000),
+            },
+            Elem {
+                addr: "198.18.0.2".parse().unwrap(),
+                timeout_ms: Some(7_000),
+            },
+        ];
+        let v6 = vec![Elem {
+            addr: "fd00:5e5e::1".parse().unwrap(),
+            timeout_ms: None,
+        }];
+        assert_eq!(
+            p.msgs,
+            vec![
+                Msg::AddTable,
+                Msg::AddSet(Family::V4),
+                Msg::AddSet(Family::V6),
+                Msg::FlushSet(Family::V4),
+                Msg::FlushSet(Family::V6),
+                Msg::AddElems(Family::V4, v4),
+                Msg::AddElems(Family::V6, v6),
+            ]
+        );
+        // No delete of single elements: nothing can be missing for `ENOENT`.
+        assert!(!p.msgs.iter().any(|m| matches!(m, Msg::DelElems(..))));
+        assert_eq!(
+            p.to_string(),
+            "add table inet portsentry\n\
+             add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }\n\
+             add set inet portsentry blocked6 { type ipv6_addr; flags timeout; }\n\
+             flush set inet portsentry blocked4\n\
+             flush set inet portsentry blocked6\n\
+             add element inet portsentry blocked4 { 2 elements }\n\
+             add element inet portsentry blocked6 { fd00:5e5e::1 }\n"
+        );
+    }
+
+    #[test]
+    fn replace_with_nothing_empties_both_sets() {
+        let (p, rejected) = plan_replace(&[]);
+        assert!(rejected.is_empty());
+        assert_eq!(
+            p.msgs,
+            vec![
+                Msg::AddTable,
+                Msg::AddSet(Family::V4),
+                Msg::AddSet(Family::V6),
+                Msg::FlushSet(Family::V4),
+                Msg::FlushSet(Family::V6),
+            ]
+        );
+        // Only IPv6 hosts: both sets are still flushed, only blocked6 gets elements.
+        let (p, _) = plan_replace(&[t("fd00:5e5e::2", Some(1))]);
+        assert_eq!(p.msgs.len(), 6);
+        assert!(matches!(p.msgs[5], Msg::AddElems(Family::V6, ref e) if e.len() == 1));
+    }
+
+    #[test]
+    fn replace_rejects_networks_and_later_batches_only_add() {
+        let net: Net = "fd00:5e5e::/64".parse().unwrap();
+        let targets = [
+            t("198.18.0.1", None),
+            Target {
+                net,
+                timeout: None,
+                reason: Default::default(),
+            },
+        ];
+        let (p, rejected) = plan_replace(&targets);
+        assert_eq!(rejected, vec![net]);
+        assert_eq!(p.msgs.len(), 6);
+        let (hosts, _) = hosts(&targets);
+        let p = plan_replace_hosts(&hosts, false);
+        assert!(!p.msgs.iter().any(|m| matches!(m, Msg::FlushSet(_))));
+        assert_eq!(p.msgs.last(), Some(&Msg::AddElems(Family::V4, hosts)));
+        assert_eq!(
+            Msg::FlushSet(Family::V6).nft("ps"),
+            "flush set inet ps blocked6"
+        );
     }
 
     #[test]

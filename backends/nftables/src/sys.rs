@@ -175,6 +175,40 @@ pub fn push_elems(batch: &mut Batch, list: &ElemList, op: MsgType) -> usize {
     n
 }
 
+/// `NFT_MSG_DELSETELEM` naming only table and set: the kernel deletes every element.
+/// The list is made by `push_flush` and never holds an element.
+struct FlushMsg {
+    list: ElemList,
+}
+
+// SAFETY: `write` emits one nlmsghdr, the nfgenmsg and two names of at most 256 bytes
+// each (the list is empty), far below the nft_nlmsg_maxsize() bytes that `Batch` reserves
+// at `buf`.
+unsafe impl NlMsg for FlushMsg {
+    unsafe fn write(&self, buf: *mut c_void, seq: u32, _: MsgType) {
+        // SAFETY: the caller (`Batch::add`) passes a buffer with room for the largest
+        // message; `self.list.set` is alive for `self`'s lifetime. With an empty element
+        // list libnftnl writes no NFTA_SET_ELEM_LIST_ELEMENTS attribute (an empty one
+        // would delete nothing), as `nft flush set` relies on too.
+        unsafe {
+            let nlh = ffi::nftnl_nlmsg_build_hdr(
+                buf.cast::<c_char>(),
+                libc::NFT_MSG_DELSETELEM as u16,
+                self.list.family,
+                libc::NLM_F_ACK as u16,
+                seq,
+            );
+            ffi::nftnl_set_elems_nlmsg_build_payload(nlh, self.list.set.as_ptr());
+        }
+    }
+}
+
+/// Appends `nft flush set FAMILY TABLE SET` to `batch`.
+pub fn push_flush(batch: &mut Batch, table: &CStr, set: &CStr, family: u16) {
+    let list = ElemList::new(table, set, family);
+    batch.add(&FlushMsg { list }, MsgType::Del);
+}
+
 /// Room for a GET request: a header and two names of at most 256 bytes.
 const REQUEST_WORDS: usize = 256;
 

@@ -683,3 +683,180 @@ fn timing_init_and_block_many_100k() {
         ));
     });
 }
+
+/// The elements of both our sets as `nft -j list set` shows them, sorted:
+/// (address, timeout s).
+fn both_sets(ns: &Netns, table: &str) -> Vec<(String, Option<u64>)> {
+    let mut all: Vec<(String, Option<u64>)> = ["blocked4", "blocked6"]
+        .iter()
+        .flat_map(|set| elements(&ns.json(&["list", "set", "inet", table, set])))
+        .map(|(addr, timeout, _)| (addr, timeout))
+        .collect();
+    all.sort();
+    all
+}
+
+/// What `targets` should look like in `nft -j` output, sorted.
+fn expected(targets: &[Target]) -> Vec<(String, Option<u64>)> {
+    let mut e: Vec<(String, Option<u64>)> = targets
+        .iter()
+        .map(|t| (t.net.to_string(), t.timeout.map(|d| d.as_secs())))
+        .collect();
+    e.sort();
+    e
+}
+
+/// `n` IPv4 and `n` IPv6 hosts starting at `first`, with timeouts of 10 to 16 minutes
+/// by address (every 13th permanent), so a mix-up of timeouts shows.
+fn mixed(first: u32, n: u32) -> Vec<Target> {
+    let timeout = |i: u32| (i % 13 != 0).then(|| Duration::from_secs(600 + 60 * u64::from(i % 7)));
+    let v4 = (first..first + n).map(|i| Target {
+        timeout: timeout(i),
+        ..Target::host(IpAddr::V4((bench::V4_BASE + i).into()))
+    });
+    let v6 = (first..first + n).map(|i| Target {
+        timeout: timeout(i + 3),
+        ..Target::host(IpAddr::V6(
+            (bench::V6_BASE + 0x1_0000_0000 + u128::from(i)).into(),
+        ))
+    });
+    v4.chain(v6).collect()
+}
+
+#[test]
+fn replace_all_holds_exactly_the_targets_with_their_timeouts() {
+    if !root("replace_all_holds_exactly_the_targets_with_their_timeouts") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.nft_script(concat!(
+        "table inet user {\n",
+        "  set s { type ipv4_addr; flags timeout; elements = { 198.18.0.1 timeout 1h, 198.18.9.9 }; }\n",
+        "  chain c { type filter hook input priority 0; ip saddr @s counter accept; }\n",
+        "}\n",
+    ));
+    // The user's table as JSON, without the expiry that counts down by itself.
+    let user = || {
+        let mut v = ns.json(&["-a", "list", "table", "inet", "user"]);
+        for o in v["nftables"].as_array_mut().unwrap() {
+            for e in o["set"]["elem"].as_array_mut().into_iter().flatten() {
+                if let Some(e) = e.get_mut("elem").and_then(Value::as_object_mut) {
+                    assert!(e.remove("expires").is_some(), "{e:?}");
+                }
+            }
+        }
+        v
+    };
+    let before = user();
+    let first = mixed(0, 5_000);
+    // 5 000 others: per family 1 250 of the first (with timeouts a minute longer) and
+    // 1 250 new.
+    let second: Vec<Target> = mixed(3_750, 2_500)
+        .into_iter()
+        .map(|t| Target {
+            timeout: t.timeout.map(|d| d + Duration::from_secs(60)),
+            ..t
+        })
+        .collect();
+    ns.run(|| {
+        let mut nft = open(Options::default());
+        nft.init().unwrap();
+        nft.block_many(&[host_for("198.18.200.1", 60), host("fd00:5e5e::99")])
+            .unwrap();
+        nft.replace_all(&first).unwrap();
+        let stats = nft.last_batch();
+        assert_eq!(stats.sendmsg_calls, 1, "{stats:?}");
+        assert!(stats.pages > 1, "{stats:?}");
+        assert_eq!(nft.list().unwrap().len(), 10_000);
+    });
+    assert_eq!(both_sets(&ns, "portsentry"), expected(&first));
+    assert_eq!(user(), before, "after the first replace_all");
+
+    ns.run(|| {
+        let mut nft = open(Options::default());
+        nft.replace_all(&second).unwrap();
+        let held = nft.list().unwrap();
+        assert_eq!(held.len(), 5_000);
+        // The kernel counts down from the requested timeout, not from an older one.
+        let kept = held_of(&held, "198.18.15.160").unwrap(); // 198.18.0.0 + 4 000
+        assert!(
+            kept.remaining.unwrap() > Duration::from_secs(600 + 60 * (4_000 % 7) + 50),
+            "{kept:?}"
+        );
+        assert!(held_of(&held, "198.18.0.1").is_none());
+    });
+    assert_eq!(both_sets(&ns, "portsentry"), expected(&second));
+    assert_eq!(user(), before, "after the second replace_all");
+    // The rules of init are still there, once.
+    let v = ns.json(&["list", "table", "inet", "portsentry"]);
+    assert_eq!(objects(&v, "rule").len(), 2, "{v}");
+
+    // Replacing with nothing empties both sets and keeps table, sets and rules.
+    ns.run(|| open(Options::default()).replace_all(&[]).unwrap());
+    assert!(both_sets(&ns, "portsentry").is_empty());
+    let v = ns.json(&["list", "table", "inet", "portsentry"]);
+    assert_eq!(objects(&v, "set").len(), 2, "{v}");
+    assert_eq!(objects(&v, "rule").len(), 2, "{v}");
+    assert_eq!(user(), before, "after replace_all(nothing)");
+}
+
+#[test]
+fn replace_all_works_without_init_and_after_flush_ruleset() {
+    if !root("replace_all_works_without_init_and_after_flush_ruleset") {
+        return;
+    }
+    let ns = Netns::new();
+    let targets = [
+        host_for("198.18.0.1", 600),
+        host_for("fd00:5e5e::1", 1200),
+        host("198.18.0.2"),
+    ];
+    ns.run(|| {
+        let mut nft = open(Options::default());
+        // No table yet: the batch creates table and sets itself.
+        nft.replace_all(&targets).unwrap();
+        assert_eq!(nft.list().unwrap().len(), 3);
+        // init afterwards adds the rules and keeps the elements.
+        nft.init().unwrap();
+        assert_eq!(nft.list().unwrap().len(), 3);
+        // A firewall reload: everything gone, then init + replace_all restore it.
+        ns.nft(&["flush", "ruleset"]);
+        assert!(nft.vanished().unwrap());
+        nft.init().unwrap();
+        nft.replace_all(&targets).unwrap();
+        assert!(!nft.vanished().unwrap());
+    });
+    assert_eq!(both_sets(&ns, "portsentry"), expected(&targets));
+    let v = ns.json(&["list", "table", "inet", "portsentry"]);
+    assert_eq!(objects(&v, "rule").len(), 2, "{v}");
+}
+
+#[test]
+fn replace_all_refuses_networks_but_applies_the_hosts() {
+    if !root("replace_all_refuses_networks_but_applies_the_hosts") {
+        return;
+    }
+    let ns = Netns::new();
+    let net: Net = "198.18.4.0/24".parse().unwrap();
+    ns.run(|| {
+        let mut nft = open(Options::default());
+        nft.init().unwrap();
+        nft.block(&host("198.18.0.7")).unwrap();
+        let e = nft
+            .replace_all(&[
+                Target {
+                    net,
+                    timeout: None,
+                    reason: Default::default(),
+                },
+                host_for("198.18.0.1", 600),
+            ])
+            .unwrap_err();
+        assert_eq!(e.net, Some(net));
+        assert_eq!(e.to_string(), "nft: block of 198.18.4.0/24 failed");
+    });
+    assert_eq!(
+        both_sets(&ns, "portsentry"),
+        vec![("198.18.0.1".to_string(), Some(600))]
+    );
+}
