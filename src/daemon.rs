@@ -379,15 +379,10 @@ fn replay(o: &Options, cfg: Config, ignore: IgnoreList, path: &Path) -> i32 {
         }
     };
     while let Some((ts, res)) = rp.next_packet() {
-        match res {
-            Ok(summary) if ports.wants(&summary) => {
-                if let Ok(ev) = event_of(Input::Packet { ts, summary }) {
-                    r.handle(ev);
-                }
-            }
-            Ok(_) => {}
-            Err(skip) if skip.is_malformed() => r.malformed(skip),
-            Err(_) => {}
+        match ports.input(res, || ts).map(event_of) {
+            Some(Ok(ev)) => r.handle(ev),
+            Some(Err(Input::Malformed(skip))) => r.malformed(skip),
+            _ => {}
         }
     }
     r.finish();

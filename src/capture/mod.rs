@@ -25,6 +25,22 @@ pub enum Conn {
     Udp(Arc<UdpSocket>, SocketAddr),
 }
 
+impl Conn {
+    /// Sends PORT_BANNER as-is (no newline added); dropping `self` then closes a TCP peer.
+    pub fn answer(self, banner: &[u8]) {
+        use std::io::Write;
+        match self {
+            Conn::Tcp(mut s) => {
+                let _ = s.set_write_timeout(Some(std::time::Duration::from_millis(500)));
+                let _ = s.write_all(banner);
+            }
+            Conn::Udp(sock, peer) => {
+                let _ = sock.send_to(banner, peer);
+            }
+        }
+    }
+}
+
 /// One message to the engine thread.
 #[derive(Debug)]
 pub enum Input {
@@ -140,6 +156,21 @@ impl Ports {
                     && self.tcp.contains(s.dport)
             }
             Proto::Udp => self.udp.contains(s.dport),
+        }
+    }
+
+    /// What a parsed frame becomes: a packet to a monitored port, a malformed frame to
+    /// count, or nothing (other traffic). `ts` is asked only for a packet.
+    #[inline]
+    pub fn input(
+        &self,
+        parsed: Result<Summary, Skip>,
+        ts: impl FnOnce() -> SystemTime,
+    ) -> Option<Input> {
+        match parsed {
+            Ok(summary) if self.wants(&summary) => Some(Input::Packet { ts: ts(), summary }),
+            Err(skip) if skip.is_malformed() => Some(Input::Malformed(skip)),
+            _ => None,
         }
     }
 }

@@ -202,14 +202,10 @@ impl Open {
         while !stop.stopped() {
             match self.cap.next_packet() {
                 Ok(p) => {
-                    let msg = match packet::parse(self.link, p.data) {
-                        Ok(summary) if ports.wants(&summary) => Input::Packet {
-                            ts: ts_of(p.header),
-                            summary,
-                        },
-                        Ok(_) => continue,
-                        Err(skip) if skip.is_malformed() => Input::Malformed(skip),
-                        Err(_) => continue,
+                    let Some(msg) =
+                        ports.input(packet::parse(self.link, p.data), || ts_of(p.header))
+                    else {
+                        continue;
                     };
                     if tx.send(msg).is_err() {
                         return;

@@ -106,14 +106,8 @@ impl RawSource {
                 let Some(packet) = buf.get(..n) else {
                     continue;
                 };
-                let msg = match parse_ip(packet) {
-                    Ok(summary) if ports.wants(&summary) => Input::Packet {
-                        ts: SystemTime::now(),
-                        summary,
-                    },
-                    Ok(_) => continue,
-                    Err(skip) if skip.is_malformed() => Input::Malformed(skip),
-                    Err(_) => continue,
+                let Some(msg) = ports.input(parse_ip(packet), SystemTime::now) else {
+                    continue;
                 };
                 if tx.send(msg).is_err() {
                     return;

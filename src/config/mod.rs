@@ -866,6 +866,70 @@ mod tests {
         assert_eq!(atoi(" -3"), -3);
     }
 
+    /// Every key of KEYS parses from a valid value and shows in the effective settings.
+    #[test]
+    fn every_key_parses_and_is_reported() {
+        let values: &[(&str, &str, &str)] = &[
+            ("TCP_PORTS", "1,3-4", "1,3-4"),
+            ("UDP_PORTS", "7", "7"),
+            ("ADVANCED_PORTS_TCP", "100", "100"),
+            ("ADVANCED_PORTS_UDP", "200", "200"),
+            ("ADVANCED_EXCLUDE_TCP", "113,139", "113,139"),
+            ("ADVANCED_EXCLUDE_UDP", "67-68", "67-68"),
+            ("IGNORE_FILE", "/x/ignore", "/x/ignore"),
+            ("HISTORY_FILE", "/x/history", "/x/history"),
+            ("BLOCKED_FILE", "/x/blocked", "/x/blocked"),
+            ("RESOLVE_HOST", "1", "1"),
+            ("BLOCK_TCP", "2", "2"),
+            ("BLOCK_UDP", "1", "1"),
+            (
+                "KILL_ROUTE",
+                "/sbin/route add $TARGET$",
+                "/sbin/route add $TARGET$",
+            ),
+            (
+                "KILL_ROUTE_REMOVE",
+                "/sbin/route del $TARGET$",
+                "/sbin/route del $TARGET$",
+            ),
+            ("KILL_HOSTS_DENY", "ALL: $TARGET$", "ALL: $TARGET$"),
+            ("HOSTS_DENY_FILE", "/x/hosts.deny", "/x/hosts.deny"),
+            (
+                "KILL_RUN_CMD",
+                "/bin/logger $TARGET$ $PORT$ $MODE$",
+                "/bin/logger $TARGET$ $PORT$ $MODE$",
+            ),
+            ("KILL_RUN_CMD_FIRST", "1", "1"),
+            ("SCAN_TRIGGER", "3", "3"),
+            ("PORT_BANNER", "go away", "go away"),
+            ("BLOCK_BACKEND", "command", "command"),
+            ("BLOCK_TIMEOUT", "90m", "90m"),
+            ("BLOCK_TIMEOUT_MULTIPLIER", "2.5", "2.5"),
+            ("BLOCK_TIMEOUT_MAX", "7d", "7d"),
+            ("BLOCK_MAX", "500", "500"),
+            ("BLOCK_RATE", "20", "20"),
+            ("BLOCK_PREFIX_V6", "64", "64"),
+            ("BLOCK_STATE_FILE", "/x/blocks", "/x/blocks"),
+            ("NFT_HOOKS", "input,forward", "input,forward"),
+        ];
+        assert_eq!(values.len(), KEYS.len());
+        let text: String = values
+            .iter()
+            .map(|(k, v, _)| format!("{k}=\"{v}\"\n"))
+            .collect();
+        for dialect in [Dialect::V2, Dialect::Legacy] {
+            let cfg = Config::parse(Path::new("t.conf"), text.as_bytes(), dialect).unwrap();
+            let eff = cfg.effective();
+            for ((k, _, want), (ek, got)) in values.iter().zip(eff.iter()) {
+                assert_eq!(k, ek);
+                assert_eq!(got, want, "{k}");
+            }
+            for (i, k) in KEYS.iter().enumerate() {
+                assert_eq!(cfg.lines.get(k), Some(&(i + 1)), "{k}");
+            }
+        }
+    }
+
     #[test]
     fn templates_render_tokens() {
         let t = Template("x $TARGET$ $PORT$ $MODE$ $TARGET$".into());

@@ -11,7 +11,7 @@
 //! parse the config.
 
 use std::collections::HashSet;
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -22,7 +22,6 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::files::{Blocked, IgnoreWatch, Verdict};
 use super::Out;
-use crate::capture::Conn;
 use crate::config::{BlockMode, Config, Proto};
 use crate::detect::Trigger;
 use crate::logging::legacy::{history_line, Legacy, LegacyMode};
@@ -219,7 +218,7 @@ impl Responder {
         };
         if let Some(conn) = ev.conn.take() {
             if let Some(banner) = &self.cfg.port_banner {
-                send_banner(conn, banner.as_bytes());
+                conn.answer(banner.as_bytes());
             }
         }
         self.event_lines(&ev, &name, connect);
@@ -456,19 +455,6 @@ pub fn add_hosts_deny_locked(path: &Path, line: &str) -> io::Result<hosts_deny::
     hosts_deny::add_line(path, line)
 }
 
-/// Sends PORT_BANNER as-is (no newline added); dropping `conn` then closes a TCP peer.
-fn send_banner(conn: Conn, banner: &[u8]) {
-    match conn {
-        Conn::Tcp(mut s) => {
-            let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
-            let _ = s.write_all(banner);
-        }
-        Conn::Udp(sock, peer) => {
-            let _ = sock.send_to(banner, peer);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,7 +664,7 @@ mod tests {
             let mut client = std::net::TcpStream::connect(addr).unwrap();
             let (server, _) = l.accept().unwrap();
             let mut e = ev(ScanKind::Connect, 11);
-            e.conn = Some(Conn::Tcp(server));
+            e.conn = Some(crate::capture::Conn::Tcp(server));
             b.r.handle(e);
             let mut got = String::new();
             client.read_to_string(&mut got).unwrap();

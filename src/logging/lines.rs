@@ -138,6 +138,11 @@ pub enum Line<'a> {
         ip: IpAddr,
         what: &'a str,
     },
+    /// The store's blocks were applied again to a backend (start, reapply, after a flush).
+    Reasserted {
+        count: usize,
+        how: &'a str,
+    },
 }
 
 impl fmt::Display for Line<'_> {
@@ -197,6 +202,9 @@ impl fmt::Display for Line<'_> {
             }
             Line::CapHit { ip, what } => {
                 write!(f, "attackalert: Host {ip} not blocked: {what}")
+            }
+            Line::Reasserted { count, how } => {
+                write!(f, "adminalert: {count} blocks re-asserted in {how}")
             }
         }
     }
@@ -290,6 +298,24 @@ mod tests {
             (
                 Line::CouldNotBind { proto: Proto::Udp, port: 7 },
                 "Could not bind UDP socket on port 7. Attempting to continue",
+            ),
+            (Line::Starting("0.1.0"), "Portsentry 0.1.0 is starting."),
+            (
+                Line::BlockedVia { ip: "198.18.0.1", how: "nft", until: "for 24h" },
+                "attackalert: Host 198.18.0.1 has been blocked via nft for 24h",
+            ),
+            (Line::Expired { ip: "198.18.0.1" }, "attackalert: Host 198.18.0.1 block expired, unblocked"),
+            (
+                Line::BackendFailed { ip: "198.18.0.1", err: "nft: block of 198.18.0.1 failed: x" },
+                "attackalert: ERROR: could not block host 198.18.0.1: nft: block of 198.18.0.1 failed: x",
+            ),
+            (
+                Line::CapHit { ip: a, what: "BLOCK_MAX active blocks reached" },
+                "attackalert: Host 198.18.0.1 not blocked: BLOCK_MAX active blocks reached",
+            ),
+            (
+                Line::Reasserted { count: 3, how: "nft" },
+                "adminalert: 3 blocks re-asserted in nft",
             ),
         ];
         for (line, want) in cases {

@@ -218,9 +218,15 @@ impl Blocking {
         // One transaction per backend that makes it hold exactly the store's blocks
         // (what it held beyond them was adopted into the store first).
         for be in self.backends.iter_mut() {
-            if let Err(e) = be.replace_all(&targets) {
-                self.log
-                    .error(format!("attackalert: ERROR: {e}: {}", source_text(&e)));
+            match be.replace_all(&targets) {
+                Ok(()) if !targets.is_empty() => self.log.notice(Line::Reasserted {
+                    count: targets.len(),
+                    how: be.name(),
+                }),
+                Ok(()) => {}
+                Err(e) => self
+                    .log
+                    .error(format!("attackalert: ERROR: {e}: {}", source_text(&e))),
             }
         }
         self.applied = self.store.active().map(|r| (r.net, r.expires)).collect();

@@ -417,7 +417,7 @@ impl Responder {
         }
         // 4. banner (connect mode)
         if let (Some(conn), Some(banner)) = (ev.conn.take(), self.cfg.port_banner.as_ref()) {
-            send_banner(conn, banner.as_bytes());
+            conn.answer(banner.as_bytes());
         }
         // 5. BLOCK_x = 0
         let mode = match ev.proto {
@@ -569,18 +569,5 @@ impl Responder {
             ok |= self.run_cmd(ev);
         }
         ok
-    }
-}
-
-/// Sends PORT_BANNER as-is (no newline added) and drops the connection.
-fn send_banner(conn: Conn, banner: &[u8]) {
-    match conn {
-        Conn::Tcp(mut s) => {
-            let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
-            let _ = s.write_all(banner);
-        }
-        Conn::Udp(sock, peer) => {
-            let _ = sock.send_to(banner, peer);
-        }
     }
 }

@@ -173,3 +173,24 @@ fn a_missing_or_bad_capture_file_is_an_error() {
     let o = run(&["-c", &c, "--replay", junk.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn block_2_runs_only_kill_run_cmd() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = write(
+        dir.path(),
+        "r.conf",
+        b"TCP_PORTS=\"1\"\nBLOCK_TCP=\"2\"\nKILL_RUN_CMD=\"/bin/echo $TARGET$ $PORT$ $MODE$\"\nKILL_ROUTE=\"/bin/false $TARGET$\"\nKILL_HOSTS_DENY=\"ALL: $TARGET$\"\n",
+    );
+    let o = run(&[
+        "-c",
+        c.to_str().unwrap(),
+        "--replay",
+        &format!("{FIX}/syn-v4.pcap"),
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "attackalert: External command run for host: 198.18.0.1 using command: \"/bin/echo 198.18.0.1 1 stealth\"\n\
+         Scan from: [198.18.0.1] (198.18.0.1) protocol: [TCP] port: [1] type: [TCP SYN/Normal scan] IP opts: [not set] ignored: [false] triggered: [true] noblock: [false] blocked: [true]\n"
+    );
+}
