@@ -21,8 +21,8 @@ use crate::scan::{IpOpts, ScanKind};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Channel depth between sources and the engine.
-const QUEUE: usize = 65_536;
+/// Depth of the control channel (signals): small, its slots are allocated up front.
+const QUEUE: usize = 64;
 
 fn ports_of(cfg: &Config, mode: Mode) -> Ports {
     Ports {

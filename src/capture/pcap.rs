@@ -49,6 +49,10 @@ pub enum CaptureError {
     },
 }
 
+/// The capture ring per device. It is resident memory for the whole run; 2 MiB holds
+/// about 18 000 probes, which covers floods the engine cannot keep up with for ~0.1 s.
+pub const RING: i32 = 2 << 20;
+
 /// A capture device and its own addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -157,7 +161,7 @@ pub fn open(device: Device, ports: &Ports) -> Result<Open, CaptureError> {
             c.promisc(false)
                 .immediate_mode(true)
                 .snaplen(512)
-                .buffer_size(8 << 20)
+                .buffer_size(RING)
                 .timeout(1000)
                 .open()
         })

@@ -21,13 +21,47 @@ pub struct Hit {
     pub cap_reached: bool,
 }
 
+/// Per-family counters with their insertion order: IPv4 keys are 4 bytes, not the 17 of
+/// an `IpAddr`, so a spoofed IPv4 flood costs about a third of the memory.
+#[derive(Debug)]
+struct Family<K> {
+    counts: HashMap<K, u32>,
+    /// (key, insertion sequence), oldest first.
+    order: VecDeque<(K, u64)>,
+}
+
+impl<K: std::hash::Hash + Eq + Copy> Family<K> {
+    fn new() -> Self {
+        Family {
+            counts: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        self.order.front().map(|(_, seq)| *seq)
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some((k, _)) = self.order.pop_front() {
+            self.counts.remove(&k);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.counts = HashMap::new();
+        self.order = VecDeque::new();
+    }
+}
+
 /// SCAN_TRIGGER state.
 #[derive(Debug)]
 pub struct Trigger {
     threshold: u32,
     cap: usize,
-    counts: HashMap<IpAddr, u32>,
-    order: VecDeque<IpAddr>,
+    v4: Family<u32>,
+    v6: Family<u128>,
+    seq: u64,
     evicted: u64,
 }
 
@@ -36,8 +70,9 @@ impl Trigger {
         Trigger {
             threshold,
             cap: cap.max(1),
-            counts: HashMap::new(),
-            order: VecDeque::new(),
+            v4: Family::new(),
+            v6: Family::new(),
+            seq: 0,
             evicted: 0,
         }
     }
@@ -56,33 +91,42 @@ impl Trigger {
                 cap_reached: false,
             };
         }
+        let known = match src {
+            IpAddr::V4(a) => self.v4.counts.contains_key(&u32::from(a)),
+            IpAddr::V6(a) => self.v6.counts.contains_key(&u128::from(a)),
+        };
         let mut cap_reached = false;
-        if !self.counts.contains_key(&src) {
-            while self.counts.len() >= self.cap {
-                let Some(old) = self.order.pop_front() else {
-                    break;
-                };
-                self.counts.remove(&old);
+        if !known {
+            while self.len() >= self.cap {
+                match (self.v4.oldest(), self.v6.oldest()) {
+                    (Some(a), Some(b)) if a < b => self.v4.evict_oldest(),
+                    (Some(_), None) => self.v4.evict_oldest(),
+                    (_, Some(_)) => self.v6.evict_oldest(),
+                    (None, None) => break,
+                }
                 self.evicted += 1;
                 cap_reached |= self.evicted == 1;
             }
-            self.order.push_back(src);
+            self.seq += 1;
         }
-        let c = self.counts.entry(src).or_insert(0);
-        *c = c.saturating_add(1);
+        let seq = self.seq;
+        let count = match src {
+            IpAddr::V4(a) => bump(&mut self.v4, u32::from(a), known, seq),
+            IpAddr::V6(a) => bump(&mut self.v6, u128::from(a), known, seq),
+        };
         Hit {
-            count: *c,
-            triggered: *c >= self.threshold,
+            count,
+            triggered: count >= self.threshold,
             cap_reached,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.counts.len()
+        self.v4.counts.len() + self.v6.counts.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.len() == 0
     }
 
     /// Sources evicted so far.
@@ -93,9 +137,18 @@ impl Trigger {
     /// Forgets everything (after a reload that changes SCAN_TRIGGER).
     pub fn reset(&mut self, threshold: u32) {
         self.threshold = threshold;
-        self.counts.clear();
-        self.order.clear();
+        self.v4.clear();
+        self.v6.clear();
     }
+}
+
+fn bump<K: std::hash::Hash + Eq + Copy>(f: &mut Family<K>, k: K, known: bool, seq: u64) -> u32 {
+    if !known {
+        f.order.push_back((k, seq));
+    }
+    let c = f.counts.entry(k).or_insert(0);
+    *c = c.saturating_add(1);
+    *c
 }
 
 #[cfg(test)]
@@ -144,5 +197,20 @@ mod tests {
         assert_eq!(tr.hit(ip(0)).count, 1);
         // the newest survive
         assert!(tr.hit(ip(999)).triggered);
+    }
+
+    #[test]
+    fn eviction_is_oldest_first_across_families() {
+        let mut tr = Trigger::new(2, 3);
+        let v6 = |n: u16| IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0x5e5e, 0, 0, 0, 0, 0, n));
+        tr.hit(ip(1));
+        tr.hit(v6(1));
+        tr.hit(ip(2));
+        tr.hit(v6(2)); // evicts ip(1), the oldest
+        assert_eq!(tr.len(), 3);
+        assert_eq!(tr.hit(v6(1)).count, 2);
+        assert_eq!(tr.hit(ip(2)).count, 2);
+        assert_eq!(tr.hit(ip(1)).count, 1); // forgotten; now evicts v6(1)
+        assert_eq!(tr.hit(v6(1)).count, 1);
     }
 }

@@ -29,7 +29,7 @@ use crate::logging::legacy::{Legacy, LegacyMode};
 use crate::logging::{Logger, Syslog};
 
 /// Channel depth between sources and the event loop.
-const QUEUE: usize = 65_536;
+const QUEUE: usize = 4096;
 /// Descriptors kept free for files, commands and syslog when binding many ports.
 const SPARE_FDS: u64 = 64;
 

@@ -106,7 +106,8 @@ pub struct Responder {
     blocked: HashSet<IpAddr>,
     blocked_file: Option<files::BlockedFile>,
     history: Option<files::AppendFile>,
-    service: service::ServiceCheck,
+    /// Stealth mode with the service check on only.
+    service: Option<service::ServiceCheck>,
     settings: Settings,
     malformed: Malformed,
     resolver: resolve::Resolver,
@@ -198,7 +199,8 @@ impl Responder {
             blocked,
             blocked_file,
             history,
-            service: service::ServiceCheck::new(Duration::from_secs(1)),
+            service: (settings.service_check && settings.mode_word == "stealth")
+                .then(|| service::ServiceCheck::new(Duration::from_secs(1))),
             settings,
             resolver: resolve::Resolver::new(Duration::from_millis(500)),
             malformed: Malformed {
@@ -335,12 +337,11 @@ impl Responder {
 
     /// Handles one event (compat.md §5).
     pub fn handle(&mut self, mut ev: Event) {
-        let stealth = ev.conn.is_none();
-        if stealth
-            && self.settings.service_check
-            && !self.settings.dry_run
-            && self.service.is_running(ev.proto, ev.dst, ev.port)
-        {
+        let service_running = match (&mut self.service, &ev.conn) {
+            (Some(s), None) => s.is_running(ev.proto, ev.dst, ev.port),
+            _ => false,
+        };
+        if service_running {
             self.log.notice(Line::ServiceRunning {
                 ip: ev.src,
                 port: ev.port,

@@ -22,24 +22,30 @@ pub struct ServiceCheck {
     shared: Arc<Mutex<(Arc<Bound>, Instant)>>,
     refreshing: Arc<AtomicBool>,
     max_age: Duration,
+    /// The first snapshot, taken in the background while the daemon starts.
+    first: Option<std::thread::JoinHandle<Bound>>,
 }
 
 impl ServiceCheck {
-    /// Takes the first snapshot now (start-up, not the packet path).
+    /// Starts taking the first snapshot on a helper thread (so start-up does not wait
+    /// for it); the first question waits for it if it is not there yet.
     pub fn new(max_age: Duration) -> ServiceCheck {
-        let first = if cfg!(target_os = "linux") {
-            snapshot()
-        } else {
-            Bound::new()
-        };
+        let first = cfg!(target_os = "linux").then(|| std::thread::spawn(snapshot));
         ServiceCheck {
-            shared: Arc::new(Mutex::new((Arc::new(first), Instant::now()))),
+            shared: Arc::new(Mutex::new((Arc::new(Bound::new()), Instant::now()))),
             refreshing: Arc::new(AtomicBool::new(false)),
             max_age,
+            first,
         }
     }
 
-    fn current(&self) -> Arc<Bound> {
+    fn current(&mut self) -> Arc<Bound> {
+        if let Some(h) = self.first.take() {
+            let first = Arc::new(h.join().unwrap_or_default());
+            if let Ok(mut g) = self.shared.lock() {
+                *g = (first, Instant::now());
+            }
+        }
         let (bound, taken) = match self.shared.lock() {
             Ok(g) => (g.0.clone(), g.1),
             Err(_) => return Arc::new(Bound::new()),
