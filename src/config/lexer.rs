@@ -7,8 +7,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A config line longer than this is rejected rather than carried around.
-pub const MAX_LINE: usize = 4096;
+/// A config line longer than this is rejected rather than carried around (64 KiB fits
+/// a 1.2 port list of every port below 10 000, item by item).
+pub const MAX_LINE: usize = 65_536;
 
 /// One `KEY="value"` line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -123,7 +123,17 @@ pub fn parse_table(text: &str, proto: Proto, out: &mut HashSet<(Proto, IpAddr, u
     }
 }
 
+/// The bound sockets, from sock_diag (fast: the kernel walks only the listening table),
+/// else from /proc/net (which walks every connection and costs milliseconds).
 fn snapshot() -> HashSet<(Proto, IpAddr, u16)> {
+    #[cfg(target_os = "linux")]
+    if let Some(b) = diag::bound() {
+        return b;
+    }
+    proc_snapshot()
+}
+
+fn proc_snapshot() -> HashSet<(Proto, IpAddr, u16)> {
     let mut out = HashSet::new();
     for (file, proto) in [
         ("/proc/net/tcp", Proto::Tcp),
@@ -136,6 +146,135 @@ fn snapshot() -> HashSet<(Proto, IpAddr, u16)> {
         }
     }
     out
+}
+
+/// NETLINK_SOCK_DIAG queries: listening TCP sockets and bound UDP sockets of both
+/// families. Plain byte buffers; any surprise makes the caller fall back to /proc.
+#[cfg(target_os = "linux")]
+mod diag {
+    use std::collections::HashSet;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{
+        recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
+        SockType,
+    };
+
+    use crate::config::Proto;
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 0x1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const TCP_LISTEN_MASK: u32 = 1 << 10;
+
+    /// nlmsghdr + inet_diag_req_v2 for one family and protocol.
+    pub fn request(family: u8, protocol: u8, states: u32, seq: u32) -> [u8; 72] {
+        let mut m = [0u8; 72];
+        m[0..4].copy_from_slice(&72u32.to_ne_bytes());
+        m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        m[8..12].copy_from_slice(&seq.to_ne_bytes());
+        m[16] = family;
+        m[17] = protocol;
+        m[20..24].copy_from_slice(&states.to_ne_bytes());
+        m
+    }
+
+    /// Parses one receive buffer; returns Some(done) or None on an error message.
+    pub fn parse(
+        buf: &[u8],
+        proto: Proto,
+        out: &mut HashSet<(Proto, IpAddr, u16)>,
+    ) -> Option<bool> {
+        let mut off = 0usize;
+        while let Some(h) = buf.get(off..off + 16) {
+            let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            let kind = u16::from_ne_bytes([h[4], h[5]]);
+            if len < 16 {
+                return None;
+            }
+            match kind {
+                NLMSG_DONE => return Some(true),
+                NLMSG_ERROR => return None,
+                SOCK_DIAG_BY_FAMILY => {
+                    let body = buf.get(off + 16..off + len)?;
+                    let fam = *body.first()?;
+                    let port = u16::from_be_bytes([*body.get(4)?, *body.get(5)?]);
+                    let ip = match i32::from(fam) {
+                        libc::AF_INET => {
+                            let a: [u8; 4] = body.get(8..12)?.try_into().ok()?;
+                            IpAddr::V4(Ipv4Addr::from(a))
+                        }
+                        libc::AF_INET6 => {
+                            let a: [u8; 16] = body.get(8..24)?.try_into().ok()?;
+                            portsentry_blocker::canonical(IpAddr::V6(Ipv6Addr::from(a)))
+                        }
+                        _ => return None,
+                    };
+                    out.insert((proto, ip, port));
+                }
+                _ => {}
+            }
+            off += (len + 3) & !3;
+        }
+        Some(false)
+    }
+
+    pub fn bound() -> Option<HashSet<(Proto, IpAddr, u16)>> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkSockDiag,
+        )
+        .ok()?;
+        let kernel = NetlinkAddr::new(0, 0);
+        let mut out = HashSet::new();
+        let mut buf = vec![0u8; 32 * 1024];
+        let queries = [
+            (
+                libc::AF_INET as u8,
+                libc::IPPROTO_TCP as u8,
+                TCP_LISTEN_MASK,
+                Proto::Tcp,
+            ),
+            (
+                libc::AF_INET6 as u8,
+                libc::IPPROTO_TCP as u8,
+                TCP_LISTEN_MASK,
+                Proto::Tcp,
+            ),
+            (
+                libc::AF_INET as u8,
+                libc::IPPROTO_UDP as u8,
+                u32::MAX,
+                Proto::Udp,
+            ),
+            (
+                libc::AF_INET6 as u8,
+                libc::IPPROTO_UDP as u8,
+                u32::MAX,
+                Proto::Udp,
+            ),
+        ];
+        for (seq, (fam, ipproto, states, proto)) in queries.into_iter().enumerate() {
+            let req = request(fam, ipproto, states, seq as u32 + 1);
+            sendto(fd.as_raw_fd(), &req, &kernel, MsgFlags::empty()).ok()?;
+            loop {
+                let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                if parse(buf.get(..n)?, proto, &mut out)? {
+                    break;
+                }
+            }
+        }
+        Some(out)
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +304,30 @@ mod tests {
         while !c.is_running(Proto::Tcp, ip, port) {
             assert!(start.elapsed() < Duration::from_secs(5), "never refreshed");
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sock_diag_agrees_with_proc() {
+        let _l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _u = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let fast = diag::bound().expect("sock_diag works here");
+        let slow = proc_snapshot();
+        // sockets may come and go between the two reads; ours are in both
+        for key in [
+            (
+                Proto::Tcp,
+                _l.local_addr().unwrap().ip(),
+                _l.local_addr().unwrap().port(),
+            ),
+            (
+                Proto::Udp,
+                _u.local_addr().unwrap().ip(),
+                _u.local_addr().unwrap().port(),
+            ),
+        ] {
+            assert!(fast.contains(&key) && slow.contains(&key), "{key:?}");
         }
     }
 
