@@ -31,7 +31,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, String)> {
         "1 MB line",
         long.clone().into_bytes(),
         format!(
-            "1: line is too long ({} bytes, at most 4096)",
+            "1: line is too long ({} bytes, at most 65536)",
             long.len() - 1
         ),
     ));
