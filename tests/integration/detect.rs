@@ -556,3 +556,43 @@ impl Drop for RemoveDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[test]
+fn an_address_added_while_running_is_watched() {
+    if !is_root("an_address_added_while_running_is_watched") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = log_only(dir.path(), "");
+    let d = bed.daemon(&["-c", &conf]);
+    let o = bed.exec(
+        &bed.target,
+        &["ip", "addr", "add", "198.18.0.3/24", "dev", &bed.target_if],
+        Duration::from_secs(5),
+    );
+    assert!(o.status.success());
+    // the capture is reopened with the new address in its filter; probe until it is
+    let start = std::time::Instant::now();
+    loop {
+        bed.nmap(&["-sS", "-p", "11", "198.18.0.3"]);
+        if d.scans().iter().any(|l| l.contains("port: [11]")) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the new address is not watched"
+        );
+    }
+    assert_eq!(
+        d.scans().last().unwrap(),
+        &scan_line(
+            SCANNER4,
+            "TCP",
+            11,
+            "TCP SYN/Normal scan",
+            "not set",
+            LOG_ONLY
+        )
+    );
+}

@@ -28,6 +28,8 @@ fn ip(args: &[&str]) {
 pub struct Bed {
     pub scanner: String,
     pub target: String,
+    /// The target's end of the veth pair.
+    pub target_if: String,
 }
 
 impl Bed {
@@ -37,6 +39,7 @@ impl Bed {
         let bed = Bed {
             scanner: format!("psA_{id}"),
             target: format!("psB_{id}"),
+            target_if: format!("vb{id}"),
         };
         ip(&["netns", "add", &bed.scanner]);
         ip(&["netns", "add", &bed.target]);
