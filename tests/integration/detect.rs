@@ -6,6 +6,14 @@ use std::time::Duration;
 use crate::netns::*;
 use crate::util::is_root;
 
+/// nmap's stealth TCP scans and the type each must be logged as.
+const TCP_SCANS: [(&str, &str); 4] = [
+    ("-sS", "TCP SYN/Normal scan"),
+    ("-sF", "TCP FIN scan"),
+    ("-sN", "TCP NULL scan"),
+    ("-sX", "TCP XMAS scan"),
+];
+
 const PORTS: &str = "TCP_PORTS=\"1,11,15-17\"\nUDP_PORTS=\"7,9\"\n";
 
 fn log_only(dir: &std::path::Path, extra: &str) -> String {
@@ -56,12 +64,7 @@ fn pcap_syn_fin_null_xmas_v4() {
     if !is_root("pcap_syn_fin_null_xmas_v4") {
         return;
     }
-    for (flag, kind) in [
-        ("-sS", "TCP SYN/Normal scan"),
-        ("-sF", "TCP FIN scan"),
-        ("-sN", "TCP NULL scan"),
-        ("-sX", "TCP XMAS scan"),
-    ] {
+    for (flag, kind) in TCP_SCANS {
         stealth_scan("pcap", flag, kind, false);
     }
 }
@@ -71,12 +74,7 @@ fn pcap_syn_fin_null_xmas_v6() {
     if !is_root("pcap_syn_fin_null_xmas_v6") {
         return;
     }
-    for (flag, kind) in [
-        ("-sS", "TCP SYN/Normal scan"),
-        ("-sF", "TCP FIN scan"),
-        ("-sN", "TCP NULL scan"),
-        ("-sX", "TCP XMAS scan"),
-    ] {
+    for (flag, kind) in TCP_SCANS {
         stealth_scan("pcap", flag, kind, true);
     }
 }
@@ -87,12 +85,7 @@ fn raw_syn_fin_null_xmas_v4_v6() {
         return;
     }
     for six in [false, true] {
-        for (flag, kind) in [
-            ("-sS", "TCP SYN/Normal scan"),
-            ("-sF", "TCP FIN scan"),
-            ("-sN", "TCP NULL scan"),
-            ("-sX", "TCP XMAS scan"),
-        ] {
+        for (flag, kind) in TCP_SCANS {
             stealth_scan("raw", flag, kind, six);
         }
     }
