@@ -501,6 +501,9 @@ fn daemon_flag_detaches_and_resolve_host_names_the_scanner() {
     let dir = tempfile::tempdir().unwrap();
     // `ip netns exec` bind-mounts /etc/netns/NAME/hosts over /etc/hosts for this namespace only
     let etc = std::path::PathBuf::from(format!("/etc/netns/{}", bed.target));
+    // remove /etc/netns too afterwards if this test created it
+    let _parent =
+        (!std::path::Path::new("/etc/netns").exists()).then(|| RemoveEmptyDir("/etc/netns".into()));
     std::fs::create_dir_all(&etc).unwrap();
     let _cleanup = RemoveDir(etc.clone());
     std::fs::write(etc.join("hosts"), "198.18.0.1 scanner.portsentry.test\n").unwrap();
@@ -543,6 +546,14 @@ fn daemon_flag_detaches_and_resolve_host_names_the_scanner() {
 }
 
 struct RemoveDir(std::path::PathBuf);
+
+struct RemoveEmptyDir(std::path::PathBuf);
+
+impl Drop for RemoveEmptyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
 
 impl Drop for RemoveDir {
     fn drop(&mut self) {
