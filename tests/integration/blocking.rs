@@ -383,37 +383,9 @@ fn ignored_and_own_addresses_are_never_blocked() {
     bed.nmap(&["-sS", "-p", "1", TARGET4]);
     d.expect_scans(1);
     // the target scanning its own address (local check off with -L): refused by safety
-    bed.exec(
-        &bed.target,
-        &[
-            "nmap",
-            "-n",
-            "-Pn",
-            "--max-retries",
-            "0",
-            "-sS",
-            "-p",
-            "11",
-            TARGET4,
-        ],
-        Duration::from_secs(30),
-    );
+    bed.nmap_from(&bed.target, &["-sS", "-p", "11", TARGET4]);
     d.expect_scans(2);
-    bed.exec(
-        &bed.target,
-        &[
-            "nmap",
-            "-n",
-            "-Pn",
-            "--max-retries",
-            "0",
-            "-sS",
-            "-p",
-            "11",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(30),
-    );
+    bed.nmap_from(&bed.target, &["-sS", "-p", "11", "127.0.0.1"]);
     d.expect_scans(3);
     assert!(elements(&bed, "blocked4").is_empty(), "{:?}", d.snapshot());
     assert!(

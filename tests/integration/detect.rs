@@ -60,22 +60,14 @@ fn stealth_scan(method: &str, flag: &str, kind: &str, six: bool) {
 }
 
 #[test]
-fn pcap_syn_fin_null_xmas_v4() {
-    if !is_root("pcap_syn_fin_null_xmas_v4") {
+fn pcap_syn_fin_null_xmas_v4_v6() {
+    if !is_root("pcap_syn_fin_null_xmas_v4_v6") {
         return;
     }
-    for (flag, kind) in TCP_SCANS {
-        stealth_scan("pcap", flag, kind, false);
-    }
-}
-
-#[test]
-fn pcap_syn_fin_null_xmas_v6() {
-    if !is_root("pcap_syn_fin_null_xmas_v6") {
-        return;
-    }
-    for (flag, kind) in TCP_SCANS {
-        stealth_scan("pcap", flag, kind, true);
+    for six in [false, true] {
+        for (flag, kind) in TCP_SCANS {
+            stealth_scan("pcap", flag, kind, six);
+        }
     }
 }
 
@@ -304,21 +296,7 @@ fn scan_trigger_ignore_file_and_local_check() {
     std::fs::write(&ign, "").unwrap();
     let conf = log_only(dir.path(), &format!("IGNORE_FILE=\"{}\"\n", ign.display()));
     let d = bed.daemon(&["-c", &conf, "-i", "ALL", "-d"]);
-    bed.exec(
-        &bed.target,
-        &[
-            "nmap",
-            "-n",
-            "-Pn",
-            "--max-retries",
-            "0",
-            "-sS",
-            "-p",
-            "1",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(30),
-    );
+    bed.nmap_from(&bed.target, &["-sS", "-p", "1", "127.0.0.1"]);
     let got = d.expect_scans(1);
     assert_eq!(
         got[0],

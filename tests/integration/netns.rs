@@ -104,6 +104,11 @@ impl Bed {
 
     /// A bounded nmap run from the scanner namespace.
     pub fn nmap(&self, args: &[&str]) -> Output {
+        self.nmap_from(&self.scanner, args)
+    }
+
+    /// A bounded nmap run from namespace `ns` (the target scanning itself, for example).
+    pub fn nmap_from(&self, ns: &str, args: &[&str]) -> Output {
         let mut a = vec![
             "nmap",
             "-n",
@@ -114,7 +119,7 @@ impl Bed {
             "20s",
         ];
         a.extend_from_slice(args);
-        let o = self.exec(&self.scanner, &a, Duration::from_secs(30));
+        let o = self.exec(ns, &a, Duration::from_secs(30));
         assert!(
             o.status.success(),
             "nmap {args:?}: {}",
