@@ -199,3 +199,42 @@ fn store_commands_without_a_backend() {
     );
     assert_eq!(std::fs::read_to_string(&store).unwrap(), text);
 }
+
+/// Every config key is documented in the man page and in the example config; every
+/// long flag in portsentry(8).
+#[test]
+fn every_key_and_flag_is_documented() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let man5 = std::fs::read_to_string(format!("{root}/man/portsentry.conf.5")).unwrap();
+    let man8 = std::fs::read_to_string(format!("{root}/man/portsentry.8")).unwrap();
+    let example = std::fs::read_to_string(format!("{root}/portsentry.conf.example")).unwrap();
+    for key in portsentry::config::KEYS {
+        assert!(
+            man5.contains(&format!(".It Cm {key}")),
+            "portsentry.conf.5 lacks {key}"
+        );
+        assert!(
+            example
+                .lines()
+                .any(|l| l.starts_with(&format!("{key}=")) || l.starts_with(&format!("#{key}="))),
+            "portsentry.conf.example lacks {key}"
+        );
+    }
+    let help = stdout(&run(&["--help"]));
+    for word in help.split_whitespace().filter(|w| w.starts_with("--")) {
+        let flag: String = word
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if flag.len() < 3 || flag == "--help" || flag == "--version" {
+            continue;
+        }
+        assert!(man8.contains(&flag[2..]), "portsentry.8 lacks {flag}");
+    }
+    for mode in ["tcp", "udp", "stcp", "sudp", "atcp", "audp"] {
+        assert!(
+            man8.contains(&format!("Fl {mode}")) || man8.contains(&format!("-{mode}")),
+            "portsentry.8 lacks -{mode}"
+        );
+    }
+}
