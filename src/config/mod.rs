@@ -571,6 +571,16 @@ impl Config {
         Ok(())
     }
 
+    /// The legacy KILL_HOSTS_DENY action, unless the hosts-deny backend writes those
+    /// lines itself (in its marked block, with the same template).
+    pub fn legacy_hosts_deny(&self) -> Option<&Template> {
+        if self.block_backend.contains(&BackendName::HostsDeny) {
+            None
+        } else {
+            self.kill_hosts_deny.as_ref()
+        }
+    }
+
     fn line_of(&self, key: &str) -> usize {
         self.lines.get(key).copied().unwrap_or(0)
     }

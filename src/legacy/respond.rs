@@ -341,7 +341,7 @@ impl Responder {
     }
 
     fn hosts_deny(&mut self, ev: &Event) -> bool {
-        let Some(t) = &self.cfg.kill_hosts_deny else {
+        let Some(t) = self.cfg.legacy_hosts_deny() else {
             return true;
         };
         let line = t.render(ev.src, ev.port, self.mode.word());

@@ -78,10 +78,14 @@ fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, Sta
                 .map_err(|e| StartError::Open(e.to_string()))?;
             Ok(Box::new(nft))
         }
-        other => {
-            let _ = cfg;
-            Err(StartError::NotBuilt(other))
-        }
+        // The lines come from KILL_HOSTS_DENY (default `ALL: $TARGET$`), in a marked block.
+        BackendName::HostsDeny => Ok(Box::new(portsentry_hosts_deny::HostsDeny::new(
+            cfg.hosts_deny_file.clone(),
+            cfg.kill_hosts_deny
+                .as_ref()
+                .map_or_else(|| "ALL: $TARGET$".to_string(), |t| t.0.clone()),
+        ))),
+        other => Err(StartError::NotBuilt(other)),
     }
 }
 

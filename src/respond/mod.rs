@@ -516,7 +516,7 @@ impl Responder {
         if self.cfg.kill_run_cmd_first {
             ok |= self.run_cmd(ev);
         }
-        if let Some(t) = self.cfg.kill_hosts_deny.clone() {
+        if let Some(t) = self.cfg.legacy_hosts_deny().cloned() {
             let line = t.render(ev.src, ev.port, self.settings.mode_word);
             let res = if self.settings.dry_run {
                 Ok(hosts_deny::Outcome::Added)

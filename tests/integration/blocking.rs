@@ -475,3 +475,45 @@ fn cli_changes_take_effect_in_the_running_daemon() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+#[test]
+fn nft_and_hosts_deny_together_block_and_expire() {
+    if !is_root("nft_and_hosts_deny_together_block_and_expire") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deny = dir.path().join("hosts.deny");
+    std::fs::write(&deny, "sshd: 203.0.113.0/24\n").unwrap();
+    let conf = config(
+        dir.path(),
+        &format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"nft,hosts-deny\"\nBLOCK_TIMEOUT=\"3s\"\nKILL_HOSTS_DENY=\"ALL: $TARGET$\"\nHOSTS_DENY_FILE=\"{}\"\nBLOCK_STATE_FILE=\"{}/blocks\"\n",
+            deny.display(),
+            dir.path().display()
+        ),
+    );
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 has been blocked via nft,hosts-deny for 3s")
+    });
+    // one line, inside our block: the legacy KILL_HOSTS_DENY action stands aside
+    let text = std::fs::read_to_string(&deny).unwrap();
+    assert_eq!(text.matches("ALL: 198.18.0.1").count(), 1, "{text}");
+    assert!(
+        text.starts_with("sshd: 203.0.113.0/24\n# BEGIN portsentry"),
+        "{text}"
+    );
+    assert_eq!(elements(&bed, "blocked4").len(), 1);
+    d.wait_for("expiry", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 block expired, unblocked")
+    });
+    assert_eq!(
+        std::fs::read_to_string(&deny).unwrap(),
+        "sshd: 203.0.113.0/24\n"
+    );
+    assert!(elements(&bed, "blocked4").is_empty());
+}

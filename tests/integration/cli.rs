@@ -238,3 +238,55 @@ fn every_key_and_flag_is_documented() {
         );
     }
 }
+
+#[test]
+fn hosts_deny_backend_through_the_store_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let deny = write(
+        dir.path(),
+        "hosts.deny",
+        b"# admin rules\nsshd: 203.0.113.0/24\n",
+    );
+    let conf = write(
+        dir.path(),
+        "p.conf",
+        format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"hosts-deny\"\nHOSTS_DENY_FILE=\"{}\"\nKILL_HOSTS_DENY=\"ALL: $TARGET$ : DENY\"\nBLOCK_STATE_FILE=\"{}/blocks\"\n",
+            deny.display(),
+            dir.path().display()
+        )
+        .as_bytes(),
+    );
+    let c = conf.to_str().unwrap();
+    assert_eq!(
+        run(&["-c", c, "block", "198.18.0.5"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["-c", c, "block", "fd00:5e5e::5", "--for", "1h"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&deny).unwrap(),
+        "# admin rules\nsshd: 203.0.113.0/24\n# BEGIN portsentry (managed by portsentry; do not edit inside this block)\nALL: 198.18.0.5 : DENY\nALL: [fd00:5e5e::5] : DENY\n# END portsentry\n"
+    );
+    let st = stdout(&run(&["-c", c, "status"]));
+    assert!(
+        st.contains("backend hosts-deny: ok, 2 entries held"),
+        "{st}"
+    );
+    assert_eq!(
+        run(&["-c", c, "unblock", "198.18.0.5"]).status.code(),
+        Some(0)
+    );
+    assert!(!std::fs::read_to_string(&deny)
+        .unwrap()
+        .contains("198.18.0.5"));
+    assert_eq!(run(&["-c", c, "flush"]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&deny).unwrap(),
+        "# admin rules\nsshd: 203.0.113.0/24\n"
+    );
+}
