@@ -85,6 +85,9 @@ fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, Sta
                 .as_ref()
                 .map_or_else(|| "ALL: $TARGET$".to_string(), |t| t.0.clone()),
         ))),
+        // Blackhole routes: rtnetlink with our own protocol number on Linux, route(8)
+        // with an argv on the BSDs.
+        BackendName::Route => Ok(Box::new(portsentry_route::Route::new())),
         other => Err(StartError::NotBuilt(other)),
     }
 }

@@ -517,3 +517,67 @@ fn nft_and_hosts_deny_together_block_and_expire() {
     );
     assert!(elements(&bed, "blocked4").is_empty());
 }
+
+/// The route backend: a blackhole route with our protocol number, checked with
+/// `ip -j route`; the scanner's next connect gets no answer; expiry removes the route
+/// and leaves a hand-made blackhole alone.
+#[test]
+fn route_backend_blackholes_and_expires() {
+    if !is_root("route_backend_blackholes_and_expires") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _svc = Service::start(&bed);
+    bed.exec(
+        &bed.target,
+        &["ip", "route", "add", "blackhole", "198.18.9.9/32"],
+        Duration::from_secs(5),
+    );
+    let conf = config(
+        dir.path(),
+        &format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"route\"\nBLOCK_TIMEOUT=\"3s\"\nBLOCK_STATE_FILE=\"{}/blocks\"\n",
+            dir.path().display()
+        ),
+    );
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 has been blocked via route for 3s")
+    });
+    let routes = || {
+        let o = bed.exec(
+            &bed.target,
+            &["ip", "-j", "route", "show", "type", "blackhole"],
+            Duration::from_secs(5),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["dst"].as_str().unwrap_or("").to_string(),
+                    r["protocol"].to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let r = routes();
+    assert!(
+        r.iter()
+            .any(|(dst, p)| dst == "198.18.0.1" && (p == "\"0x9e\"" || p == "\"158\"" || p == "158")),
+        "{r:?}"
+    );
+    assert!(!connects(&bed, TARGET4), "the scanner still gets answers");
+    d.wait_for("expiry", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 block expired, unblocked")
+    });
+    let r = routes();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].0, "198.18.9.9");
+    assert!(connects(&bed, TARGET4));
+}
