@@ -567,8 +567,9 @@ fn route_backend_blackholes_and_expires() {
     };
     let r = routes();
     assert!(
-        r.iter()
-            .any(|(dst, p)| dst == "198.18.0.1" && (p == "\"0x9e\"" || p == "\"158\"" || p == "158")),
+        r.iter().any(
+            |(dst, p)| dst == "198.18.0.1" && (p == "\"0x9e\"" || p == "\"158\"" || p == "158")
+        ),
         "{r:?}"
     );
     assert!(!connects(&bed, TARGET4), "the scanner still gets answers");
