@@ -4,7 +4,6 @@
 //! code. Sources run in their own threads and send [`Input`]s over one bounded channel;
 //! this thread owns the [`Responder`] and handles every event, signal and error in order.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -387,12 +386,4 @@ fn replay(o: &Options, cfg: Config, ignore: IgnoreList, path: &Path) -> i32 {
     }
     r.finish();
     exit::OK
-}
-
-/// Whether `ip` is one of this host's own addresses (used by the safety rules).
-pub fn is_own_address(ip: IpAddr) -> bool {
-    ip.is_loopback()
-        || pcap::Device::list()
-            .map(|ds| ds.iter().any(|d| d.addresses.iter().any(|a| a.addr == ip)))
-            .unwrap_or(false)
 }

@@ -451,23 +451,8 @@ impl Blocking {
         ch
     }
 
-    /// Whether the store holds an active block of `ip`.
-    pub fn is_blocked(&self, ip: IpAddr) -> bool {
-        self.store
-            .get(&self.target_net(ip))
-            .is_some_and(|r| !r.lifted)
-    }
-
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    pub fn store_mut(&mut self) -> &mut Store {
-        &mut self.store
-    }
-
-    pub fn backends_mut(&mut self) -> &mut Vec<Box<dyn Blocker>> {
-        &mut self.backends
     }
 }
 

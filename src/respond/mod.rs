@@ -258,10 +258,6 @@ impl Responder {
         }
     }
 
-    pub fn is_blocked(&self, ip: IpAddr) -> bool {
-        self.blocked.contains(&ip)
-    }
-
     /// Counts a malformed frame and logs it, rate-limited.
     pub fn malformed(&mut self, skip: Skip) {
         let m = &mut self.malformed;
@@ -286,10 +282,6 @@ impl Responder {
         } else {
             m.suppressed += 1;
         }
-    }
-
-    pub fn malformed_total(&self) -> u64 {
-        self.malformed.total
     }
 
     /// At the end (shutdown, end of a replay): says how many malformed-packet lines the
