@@ -52,4 +52,7 @@ pub enum RouteError {
     /// This operating system has no route backend.
     #[error("the route backend does not exist on this operating system")]
     Unsupported,
+    /// A route for exactly this network exists and is not ours: left alone.
+    #[error("a route for {net} exists that portsentry did not make; it is left alone")]
+    NotOurs { net: portsentry_blocker::Net },
 }

@@ -77,7 +77,7 @@ impl Blocker for Route {
     /// wanted network is unblocked at any moment.
     fn replace_all(&mut self, targets: &[Target]) -> Result<(), BlockError> {
         let held = self.nl.dump().map_err(fail(Step::List, None))?;
-        for t in targets {
+        for t in targets.iter().filter(|t| !held.contains(&t.net)) {
             self.block(t)?;
         }
         for net in held {

@@ -121,11 +121,23 @@ impl Netlink {
         }
     }
 
-    /// Adds (or replaces) the blackhole route for `net`.
+    /// Adds the blackhole route for `net`, never replacing a route that is there: if
+    /// one is, it is success only when it is ours (blocking twice), else an error.
     pub(crate) fn add(&mut self, net: &Net) -> Result<(), RouteError> {
         let seq = self.next_seq();
         let msg = netlink::encode_block(net, seq);
-        self.request(msg, seq, "adding a blackhole route", &[])
+        match self.request(msg, seq, "adding a blackhole route", &[]) {
+            Err(RouteError::Refused { source, .. })
+                if source.raw_os_error() == Some(Errno::EEXIST as i32) =>
+            {
+                if self.dump()?.contains(net) {
+                    Ok(())
+                } else {
+                    Err(RouteError::NotOurs { net: *net })
+                }
+            }
+            other => other,
+        }
     }
 
     /// Deletes our blackhole route for `net`; a missing route is success.

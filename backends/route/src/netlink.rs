@@ -20,6 +20,7 @@ pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_ACK: u16 = 0x4;
 pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLM_F_REPLACE: u16 = 0x100;
+pub const NLM_F_EXCL: u16 = 0x200;
 pub const NLM_F_CREATE: u16 = 0x400;
 
 pub const AF_UNSPEC: u8 = 0;
@@ -117,11 +118,12 @@ fn route_msg(net: &Net, scope: u8) -> RtMsg {
     }
 }
 
-/// `ip route replace blackhole 198.18.0.1/32 proto 0x9e table main`
+/// `ip route add blackhole 198.18.0.1/32 proto 0x9e table main` (exclusive: a route
+/// that is already there, ours or not, is never replaced).
 pub fn encode_block(net: &Net, seq: u32) -> Vec<u8> {
     message(
         RTM_NEWROUTE,
-        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
         seq,
         route_msg(net, RT_SCOPE_UNIVERSE),
         Some(net),

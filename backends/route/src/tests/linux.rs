@@ -14,7 +14,7 @@ fn net(s: &str) -> Net {
 fn block_v4_host_bytes() {
     #[rustfmt::skip]
     let want: [u8; 44] = [
-        0x2c, 0, 0, 0, 24, 0, 0x05, 0x05, 1, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr
+        0x2c, 0, 0, 0, 24, 0, 0x05, 0x06, 1, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr: request, ack, excl, create
         2, 32, 0, 0, 254, 0x9e, 0, 6, 0, 0, 0, 0, // rtmsg: inet /32 main proto universe blackhole
         8, 0, 1, 0, 198, 18, 0, 1, // RTA_DST
         8, 0, 15, 0, 254, 0, 0, 0, // RTA_TABLE main
@@ -313,6 +313,15 @@ fn namespace_block_unblock_flush_replace() {
         r.unblock(&net("fd00:5e5e::1")).unwrap();
         r.unblock(&net("fd00:5e5e::1")).unwrap();
         r.unblock(&net("198.18.7.7")).unwrap();
+        // blocking the address of a hand-added route never takes it over
+        let e = r.block(&target("198.18.9.9")).unwrap_err();
+        assert!(
+            e.source.to_string().contains("portsentry did not make"),
+            "{e}"
+        );
+        assert!(ns
+            .blackholes()
+            .contains(&("198.18.9.9".to_string(), "boot".to_string())));
         // unblocking a hand-added route's address leaves it alone
         r.unblock(&net("198.18.9.9")).unwrap();
         r.unblock(&net("fd00:5e5e:9::9")).unwrap();
