@@ -216,6 +216,11 @@ impl Daemon {
         }
     }
 
+    /// Whether the daemon printed exactly `line` so far.
+    pub fn has_line(&self, line: &str) -> bool {
+        self.snapshot().iter().any(|l| l == line)
+    }
+
     /// The scan lines so far.
     pub fn scans(&self) -> Vec<String> {
         self.snapshot()
