@@ -7,10 +7,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use portsentry::capture::Ports;
 use portsentry::config::ignore;
-use portsentry::config::ports::{parse_list, to_set};
 use portsentry::detect::{Trigger, DEFAULT_CAP};
+use portsentry::model::ports::{parse_list, to_set};
+use portsentry::model::scan::ScanKind;
 use portsentry::packet::{parse, LinkType};
-use portsentry::scan::ScanKind;
 
 /// An Ethernet + IPv4 + TCP SYN frame from `src` to 198.18.0.2:`port`.
 fn syn(src: u32, port: u16) -> Vec<u8> {

@@ -8,8 +8,9 @@ use std::ffi::OsString;
 
 use crate::cli::{self, Command, Invocation, Options};
 use crate::commands;
-use crate::config::{Config, ConfigError, Dialect};
+use crate::config::{Config, ConfigError};
 use crate::exit;
+use crate::model::Dialect;
 
 /// Runs portsentry with `args` (argv[0] included) and returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, BackendName, Mode};
+use crate::config::{self, BackendName};
 use crate::exit;
-use crate::logging::legacy::LegacyMode;
+use crate::model::Mode;
+use crate::model::{Interfaces, LegacyMode};
 
 /// Stealth capture method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,18 +26,6 @@ pub enum Method {
 pub enum LogOutput {
     Stdout,
     Syslog,
-}
-
-/// Which interfaces stealth mode captures on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Interfaces {
-    /// `ALL`: every capture device, loopback included.
-    All,
-    /// `ALL_NLO`: every device but loopback (the default).
-    AllNoLoopback,
-    /// `any`: the Linux "any" pseudo-device.
-    Any,
-    Named(Vec<String>),
 }
 
 #[derive(Debug, Parser)]

@@ -5,9 +5,10 @@
 
 use std::io::Write;
 
-use crate::config::{Config, Dialect, IgnoreList, Mode, Proto};
+use crate::config::{Config, IgnoreList};
 use crate::exit;
-use crate::logging::legacy::LegacyMode;
+use crate::model::LegacyMode;
+use crate::model::{Dialect, Mode, Proto};
 
 /// What `check-config` reports on: the 2.x mode, or a 1.2 mode word.
 #[derive(Debug, Clone, Copy)]

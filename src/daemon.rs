@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use crate::capture::{self, Input, Ports, StopFlag};
 use crate::cli::{Method, Options};
-use crate::config::{Config, Dialect, IgnoreList, Mode, Proto};
+use crate::config::{Config, IgnoreList};
 use crate::exit;
 use crate::logging::lines::Line;
 use crate::logging::Logger;
+use crate::model::scan::{IpOpts, ScanKind};
+use crate::model::{Dialect, Mode, Proto};
 use crate::respond::{Event, Responder, Settings};
-use crate::scan::{IpOpts, ScanKind};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -232,7 +233,7 @@ pub struct PcapStart {
 /// devices appearing and going away. Shared by the 2.x daemon and legacy mode; the
 /// caller logs. Fails only when the devices cannot be listed.
 pub fn start_pcap(
-    sel: &crate::cli::Interfaces,
+    sel: &crate::model::Interfaces,
     ports: &Ports,
     tx: &capture::Sender,
     stop: &StopFlag,

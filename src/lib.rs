@@ -13,7 +13,7 @@ pub mod detect;
 pub mod exit;
 pub mod legacy;
 pub mod logging;
+pub mod model;
 pub mod packet;
 pub mod respond;
-pub mod scan;
 pub mod store;

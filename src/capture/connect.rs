@@ -28,7 +28,7 @@ use nix::sys::socket::{
 };
 
 use super::{Conn, Input, Sender, StopFlag};
-use crate::config::{PortSet, Proto};
+use crate::model::{PortSet, Proto};
 
 /// listen() backlog of every TCP listener.
 const BACKLOG: i32 = 128;

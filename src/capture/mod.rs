@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::config::{PortSet, Proto};
+use crate::model::{PortSet, Proto};
 use crate::packet::{Skip, Summary};
 
 /// A connect-mode peer the engine may answer with PORT_BANNER, then drop.
@@ -152,7 +152,7 @@ impl Ports {
     pub fn wants(&self, s: &Summary) -> bool {
         match s.proto {
             Proto::Tcp => {
-                s.tcp_flags & (crate::scan::ACK | crate::scan::RST) == 0
+                s.tcp_flags & (crate::model::scan::ACK | crate::model::scan::RST) == 0
                     && self.tcp.contains(s.dport)
             }
             Proto::Udp => self.udp.contains(s.dport),

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use pcap::{Active, Capture};
 
 use super::{Input, Ports, Sender, StopFlag};
-use crate::cli::Interfaces;
+use crate::model::Interfaces;
 use crate::packet::{self, LinkType};
 
 /// Why a capture could not be set up.
@@ -376,7 +376,7 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ports::{parse_list, to_set};
+    use crate::model::ports::{parse_list, to_set};
 
     #[test]
     fn filter_lists_hosts_and_port_ranges() {

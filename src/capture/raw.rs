@@ -128,7 +128,7 @@ fn is_ip(protocol: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{PortSet, Proto};
+    use crate::model::{PortSet, Proto};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
     use std::sync::mpsc::{sync_channel, Receiver};
     use std::thread::JoinHandle;
@@ -229,7 +229,7 @@ mod tests {
             assert_eq!(seen.len(), 1, "{ip}: {seen:?}");
             let s = seen[0];
             assert_eq!((s.proto, s.src, s.dst, s.dport), (Proto::Tcp, ip, ip, port));
-            assert_eq!(s.tcp_flags & 0x3f, crate::scan::SYN);
+            assert_eq!(s.tcp_flags & 0x3f, crate::model::scan::SYN);
             stop_within(&stop, h);
         }
     }

@@ -7,7 +7,6 @@
 
 pub mod ignore;
 pub mod lexer;
-pub mod ports;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,74 +14,13 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::model::ports;
+pub use crate::model::ports::{PortItem, PortSet};
+pub use crate::model::{BlockMode, Dialect, Mode, Proto};
 pub use ignore::IgnoreList;
-pub use ports::{PortItem, PortSet};
 
 /// Default config path of both dialects.
 pub const DEFAULT_PATH: &str = "/etc/portsentry/portsentry.conf";
-
-/// Which program's rules the config is read with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// Portsentry 2.x: unknown keys are errors, the last duplicate wins.
-    V2,
-    /// Portsentry 1.2: unknown keys are ignored, the first occurrence wins, a bad port
-    /// item is skipped with a warning.
-    Legacy,
-}
-
-/// 2.x detection mode; decides which cross-checks apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Stealth,
-    Connect,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Stealth => "stealth",
-            Mode::Connect => "connect",
-        })
-    }
-}
-
-/// TCP or UDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Proto::Tcp => "TCP",
-            Proto::Udp => "UDP",
-        })
-    }
-}
-
-/// BLOCK_TCP / BLOCK_UDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockMode {
-    /// 0: log only.
-    LogOnly,
-    /// 1: block.
-    Block,
-    /// 2: run KILL_RUN_CMD only.
-    RunCmd,
-}
-
-impl BlockMode {
-    fn number(self) -> u8 {
-        match self {
-            BlockMode::LogOnly => 0,
-            BlockMode::Block => 1,
-            BlockMode::RunCmd => 2,
-        }
-    }
-}
 
 /// A native blocking backend, by the name used in `--block-backend` and BLOCK_BACKEND.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
 
-use crate::config::{PortSet, Proto};
+use crate::model::{PortSet, Proto};
 
 /// Whether binding `0.0.0.0:port` for `proto` fails now because the address is taken.
 /// A probe that fails for another reason (out of descriptors, ...) says "free":

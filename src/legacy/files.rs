@@ -21,7 +21,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::config::ignore::{self, IgnoreError};
 use crate::config::IgnoreList;
-use crate::logging::legacy::LegacyMode;
+use crate::model::LegacyMode;
 use crate::respond::files::AppendFile;
 
 /// At most this many problems of one ignore file are reported per reading.

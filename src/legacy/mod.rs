@@ -21,12 +21,14 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use crate::capture::{self, Input, Ports, StopFlag};
-use crate::cli::Interfaces;
-use crate::config::{Config, ConfigError, Dialect, PortItem, PortSet, Proto};
+use crate::config::{Config, ConfigError};
 use crate::daemon::{self, VERSION};
 use crate::exit;
-use crate::logging::legacy::{Legacy, LegacyMode};
+use crate::logging::legacy::Legacy;
 use crate::logging::{Logger, Syslog};
+use crate::model::Interfaces;
+use crate::model::LegacyMode;
+use crate::model::{Dialect, PortItem, PortSet, Proto};
 
 /// Channel depth between sources and the event loop.
 const QUEUE: usize = 4096;

@@ -22,14 +22,16 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::files::{Blocked, IgnoreWatch, Verdict};
 use super::Out;
-use crate::config::{BlockMode, Config, Proto};
+use crate::config::Config;
 use crate::detect::Trigger;
-use crate::logging::legacy::{history_line, Legacy, LegacyMode};
+use crate::logging::legacy::{history_line, Legacy};
+use crate::model::scan::{IpOpts, ScanKind};
+use crate::model::LegacyMode;
+use crate::model::{BlockMode, Proto};
 use crate::respond::files::AppendFile;
 use crate::respond::resolve::Resolver;
 use crate::respond::service::ServiceCheck;
 use crate::respond::{command, hosts_deny, Event};
-use crate::scan::{IpOpts, ScanKind};
 
 /// How long to wait for another portsentry process to finish its hosts.deny change.
 const HOSTS_DENY_LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -458,8 +460,8 @@ pub fn add_hosts_deny_locked(path: &Path, line: &str) -> io::Result<hosts_deny::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Dialect;
     use crate::logging::Logger;
+    use crate::model::Dialect;
     use std::sync::Mutex;
     use std::time::SystemTime;
 

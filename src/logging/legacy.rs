@@ -6,63 +6,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::Proto;
-use crate::scan::ScanKind;
-
-/// Which 1.2 mode word a process runs as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LegacyMode {
-    Tcp,
-    Udp,
-    Stcp,
-    Sudp,
-    Atcp,
-    Audp,
-}
-
-impl LegacyMode {
-    pub const ALL: [LegacyMode; 6] = [
-        LegacyMode::Tcp,
-        LegacyMode::Udp,
-        LegacyMode::Stcp,
-        LegacyMode::Sudp,
-        LegacyMode::Atcp,
-        LegacyMode::Audp,
-    ];
-
-    /// The mode word without the dash (`atcp`), as in `$MODE$` and file names.
-    pub fn word(self) -> &'static str {
-        match self {
-            LegacyMode::Tcp => "tcp",
-            LegacyMode::Udp => "udp",
-            LegacyMode::Stcp => "stcp",
-            LegacyMode::Sudp => "sudp",
-            LegacyMode::Atcp => "atcp",
-            LegacyMode::Audp => "audp",
-        }
-    }
-
-    /// From a command-line argument such as `-atcp`.
-    pub fn from_arg(arg: &str) -> Option<LegacyMode> {
-        let w = arg.strip_prefix('-')?;
-        LegacyMode::ALL.into_iter().find(|m| m.word() == w)
-    }
-
-    pub fn proto(self) -> Proto {
-        match self {
-            LegacyMode::Tcp | LegacyMode::Stcp | LegacyMode::Atcp => Proto::Tcp,
-            _ => Proto::Udp,
-        }
-    }
-
-    pub fn is_connect(self) -> bool {
-        matches!(self, LegacyMode::Tcp | LegacyMode::Udp)
-    }
-
-    pub fn is_advanced(self) -> bool {
-        matches!(self, LegacyMode::Atcp | LegacyMode::Audp)
-    }
-}
+use crate::model::scan::ScanKind;
+use crate::model::{LegacyMode, Proto};
 
 /// Every 1.2 line.
 #[derive(Debug, Clone, PartialEq, Eq)]

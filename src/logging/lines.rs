@@ -6,8 +6,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::Proto;
-use crate::scan::{IpOpts, ScanKind};
+use crate::model::scan::{IpOpts, ScanKind};
+use crate::model::Proto;
 
 /// One of `true`, `false`, `unset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::{transport, Skip, Summary};
-use crate::scan::IpOpts;
+use crate::model::scan::IpOpts;
 
 mod field {
     /// The fixed header: version/IHL, TOS, total length, id, flags/fragment offset, TTL,

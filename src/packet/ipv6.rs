@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{transport, Skip, Summary, MAX_EXT_HEADERS};
-use crate::scan::IpOpts;
+use crate::model::scan::IpOpts;
 
 mod field {
     /// Version/traffic class/flow label (4), payload length (2), next header (1), hop limit (1).

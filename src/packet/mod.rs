@@ -7,7 +7,7 @@
 //! separates broken packets (which the caller counts and reports, rate-limited) from
 //! packets that are simply not probes (ARP, ICMP, later fragments, ESP, ...).
 //!
-//! It does not decide what is a scan: [`crate::scan::ScanKind::classify_tcp`] does that
+//! It does not decide what is a scan: [`crate::model::scan::ScanKind::classify_tcp`] does that
 //! from [`Summary::tcp_flags`], and the detection engine decides what is an event.
 //!
 //! It must not panic on any input, allocate, log, read the clock or do I/O. Every read
@@ -27,8 +27,8 @@ mod tests;
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::Proto;
-use crate::scan::IpOpts;
+use crate::model::scan::IpOpts;
+use crate::model::Proto;
 
 /// The link-layer header in front of the IP packet, from the capture's data link type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
-use crate::scan::{ScanKind, ACK, FIN, PSH, RST, SYN, URG};
+use crate::model::scan::{ScanKind, ACK, FIN, PSH, RST, SYN, URG};
 
 // ---------------------------------------------------------------------------------------
 // Literal packets. Scanner 198.18.0.1 / fd00:5e5e::1, target 198.18.0.2 / fd00:5e5e::2.

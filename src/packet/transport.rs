@@ -2,7 +2,7 @@
 //! and the TCP flags byte out. Pure; never panics or allocates.
 
 use super::Skip;
-use crate::config::Proto;
+use crate::model::Proto;
 
 pub(super) const IPPROTO_TCP: u8 = 6;
 pub(super) const IPPROTO_UDP: u8 = 17;

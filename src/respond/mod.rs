@@ -21,12 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::capture::Conn;
-use crate::config::{BlockMode, Config, IgnoreList, Proto};
+use crate::config::{Config, IgnoreList};
 use crate::detect::Trigger;
 use crate::logging::lines::{Flag, Line, Outcome, ScanLine};
 use crate::logging::Logger;
+use crate::model::scan::{IpOpts, ScanKind};
+use crate::model::{BlockMode, Proto};
 use crate::packet::Skip;
-use crate::scan::{IpOpts, ScanKind};
 
 /// One detection event.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::Proto;
+use crate::model::Proto;
 
 type Bound = HashSet<(Proto, IpAddr, u16)>;
 
@@ -161,7 +161,7 @@ mod diag {
         SockType,
     };
 
-    use crate::config::Proto;
+    use crate::model::Proto;
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
     const NLM_F_REQUEST: u16 = 0x1;

@@ -85,7 +85,7 @@ fn check_config_prints_effective_settings() {
     // The 1.2 mode words run the daemon now (tests/integration/legacy.rs); the report of
     // their port set is checked through the library.
     use portsentry::commands::{check_config_report, Target};
-    use portsentry::logging::legacy::LegacyMode;
+    use portsentry::model::LegacyMode;
     let cfg = portsentry::config::Config::load(&conf, portsentry::config::Dialect::Legacy).unwrap();
     let report = check_config_report(&cfg, None, Target::Legacy(LegacyMode::Atcp));
     assert!(report.contains("# -atcp: TCP ports watched in stealth mode (8), minus the ports in use at start-up: 1-4,6-9\n"), "{report}");

@@ -67,7 +67,7 @@ fn debians_config_loads_in_both_dialects() {
     // this config); here its 1.2 reading is checked through the library: every mode
     // finds its mandatory keys, and the advanced sets exclude Debian's ports.
     use portsentry::config::{Config, Dialect, Proto};
-    use portsentry::logging::legacy::LegacyMode;
+    use portsentry::model::LegacyMode;
     for mode in LegacyMode::ALL {
         assert!(
             portsentry::legacy::load_config(&conf, mode).is_ok(),

@@ -1,25 +1,34 @@
-//! BSD: `route(8)` exec'd with an argv, never a shell.
+//! BSD: `route(8)` exec'd with an argv through the shared runner, never a shell.
 
 use crate::{argv_block, argv_unblock, RouteError, ROUTE_PROGRAM};
 use portsentry_blocker::Net;
-use std::process::{Command, Stdio};
+use portsentry_exec::{Program, Spec, Stdout};
+use std::time::Duration;
+
+/// How long `route(8)` may take.
+const LIMIT: Duration = Duration::from_secs(10);
 
 /// Runs `argv` (argv[0] replaced by [`ROUTE_PROGRAM`]); a missing route on delete and an
 /// existing route on add count as success, so both verbs are idempotent.
 fn run(argv: &[String], absent_is_ok: bool, exists_is_ok: bool) -> Result<(), RouteError> {
-    let out = Command::new(ROUTE_PROGRAM)
-        .args(argv.iter().skip(1))
-        .stdin(Stdio::null())
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|source| RouteError::Spawn {
-            program: ROUTE_PROGRAM,
-            source,
-        })?;
-    if out.status.success() {
+    let program = Program::Argv(
+        std::iter::once(ROUTE_PROGRAM.to_string())
+            .chain(argv.iter().skip(1).cloned())
+            .collect(),
+    );
+    let out = portsentry_exec::run(&Spec {
+        stdout: Stdout::Capture,
+        env: &[("LC_ALL", "C")],
+        ..Spec::new(&program, LIMIT)
+    })
+    .map_err(|source| RouteError::Spawn {
+        program: ROUTE_PROGRAM,
+        source,
+    })?;
+    if out.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let stderr = out.stderr.clone();
     let text = format!("{stderr} {}", String::from_utf8_lossy(&out.stdout));
     // "not in table" (FreeBSD, NetBSD) / "No such process" (ESRCH): nothing to delete.
     if absent_is_ok && (text.contains("not in table") || text.contains("No such process")) {
@@ -31,7 +40,9 @@ fn run(argv: &[String], absent_is_ok: bool, exists_is_ok: bool) -> Result<(), Ro
     }
     Err(RouteError::Exit {
         argv: argv.join(" "),
-        status: out.status.to_string(),
+        status: out
+            .status
+            .map_or_else(|| "killed at the time limit".to_string(), |s| s.to_string()),
         stderr,
     })
 }

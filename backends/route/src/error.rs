@@ -40,7 +40,7 @@ pub enum RouteError {
     Spawn {
         program: &'static str,
         #[source]
-        source: io::Error,
+        source: portsentry_exec::ExecError,
     },
     /// `route(8)` exited unsuccessfully.
     #[error("`{argv}` failed ({status}): {stderr}")]
