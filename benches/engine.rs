@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use portsentry::capture::Ports;
 use portsentry::config::ignore;
-use portsentry::detect::{Trigger, DEFAULT_CAP};
+use portsentry::engine::trigger::{Trigger, DEFAULT_CAP};
 use portsentry::model::ports::{parse_list, to_set};
 use portsentry::model::scan::ScanKind;
 use portsentry::packet::{parse, LinkType};

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use portsentry::detect::{Trigger, DEFAULT_CAP};
+use portsentry::engine::trigger::{Trigger, DEFAULT_CAP};
 
 fn kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -71,7 +71,7 @@ fn run_v2(o: Options) -> i32 {
         Some(Command::CheckConfig) => {
             commands::check_config(&cfg, Some(&ignore), commands::Target::V2(o.mode))
         }
-        Some(other) => commands::store_command(&cfg, other),
+        Some(other) => commands::store_command(&cfg, &ignore, other),
         None => crate::daemon::run(o, cfg, ignore),
     }
 }

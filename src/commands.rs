@@ -4,11 +4,19 @@
 //! exit code. `check-config` touches nothing; the block-store commands act on the store.
 
 use std::io::Write;
+use std::sync::Arc;
 
+use portsentry_blocker::{Net, Reason};
+
+use crate::blocklist::{
+    describe, make_backends, unix_now, Blocklist, Lasting, Request, SystemClock,
+};
 use crate::config::{Config, IgnoreList};
 use crate::exit;
-use crate::model::LegacyMode;
-use crate::model::{Dialect, Mode, Proto};
+use crate::facts::SystemFacts;
+use crate::logging::Logger;
+use crate::model::{Dialect, LegacyMode, Mode, Proto};
+use crate::store::Record;
 
 /// What `check-config` reports on: the 2.x mode, or a 1.2 mode word.
 #[derive(Debug, Clone, Copy)]
@@ -104,10 +112,11 @@ pub fn check_config(cfg: &Config, ignore: Option<&IgnoreList>, target: Target) -
 }
 
 /// The block-store commands: `list`, `block`, `unblock`, `expire`, `flush`, `reapply`,
-/// `status`. They work whether or not the daemon runs: the store is locked per change,
-/// and a running daemon follows the store within a second.
-pub fn store_command(cfg: &Config, cmd: &crate::cli::Command) -> i32 {
-    match run_store_command(cfg, cmd) {
+/// `status`. They go through the same [`Blocklist`] as the daemon (its never-block
+/// rules, its store, its backends) and work whether or not the daemon runs: the store
+/// is locked per change, and a running daemon follows it within a second.
+pub fn store_command(cfg: &Config, ignore: &IgnoreList, cmd: &crate::cli::Command) -> i32 {
+    match run_store_command(cfg, ignore, cmd) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("portsentry: {e}");
@@ -124,40 +133,76 @@ fn remaining_text(expires: Option<u64>, now: u64) -> String {
     }
 }
 
-fn sync_blocked_file(cfg: &Config, store: &crate::store::Store) -> Result<(), String> {
+/// BLOCKED_FILE is the 2.x view of the store.
+fn sync_blocked_file(cfg: &Config, b: &Blocklist) -> Result<(), String> {
     let Some(p) = &cfg.blocked_file else {
         return Ok(());
     };
-    let ips: Vec<std::net::IpAddr> = store.active().map(|r| r.net.addr()).collect();
-    let data: Vec<u8> = ips
+    let data: Vec<u8> = b
+        .active_addrs()
         .iter()
         .flat_map(|ip| crate::respond::files::record(*ip))
         .collect();
-    crate::respond::atomic_write(p, &data, 0o600).map_err(|e| format!("{}: {e}", p.display()))
+    crate::fsutil::atomic_write(p, &data, 0o600).map_err(|e| format!("{}: {e}", p.display()))
 }
 
-fn open_backends(cfg: &Config) -> Result<Vec<Box<dyn portsentry_blocker::Blocker>>, String> {
-    let mut bs = crate::respond::blocking::make_backends(cfg).map_err(|e| e.to_string())?;
-    for b in bs.iter_mut() {
-        b.init().map_err(|e| format!("{e}: {}", e.source))?;
-    }
-    Ok(bs)
-}
-
-fn run_store_command(cfg: &Config, cmd: &crate::cli::Command) -> Result<i32, String> {
-    use crate::cli::Command;
-    use crate::respond::blocking::unix_now;
-    use crate::store::{Record, Store};
-    use portsentry_blocker::{Net, Reason, Target};
-
-    let now = unix_now();
-    let (mut store, warnings) = Store::open(&cfg.block_state_file).map_err(|e| e.to_string())?;
-    for w in warnings {
+/// The blocklist over the store, with the configured backends (`with_backends`) or
+/// none (commands that only read the store need no privileges).
+fn open(cfg: &Config, ignore: &IgnoreList, with_backends: bool) -> Result<Blocklist, String> {
+    let backends = if with_backends {
+        make_backends(cfg).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    // A silent logger: the commands print their own report.
+    let log = Arc::new(Logger::new(false, false, false, false));
+    let facts = SystemFacts::start(false, false);
+    let b = Blocklist::open(
+        cfg,
+        backends,
+        Arc::new(SystemClock),
+        facts,
+        ignore.clone(),
+        log,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut b = b;
+    for w in b.take_store_warnings() {
         eprintln!("warning: {w}");
     }
+    Ok(b)
+}
+
+fn report(errors: &[String]) -> bool {
+    for e in errors {
+        eprintln!("portsentry: {e}");
+    }
+    !errors.is_empty()
+}
+
+fn code(failed: bool) -> i32 {
+    if failed {
+        exit::FAILURE
+    } else {
+        exit::OK
+    }
+}
+
+fn parse_net(a: &str) -> Result<Net, String> {
+    a.parse().map_err(|e| format!("{a}: {e}"))
+}
+
+fn run_store_command(
+    cfg: &Config,
+    ignore: &IgnoreList,
+    cmd: &crate::cli::Command,
+) -> Result<i32, String> {
+    use crate::cli::Command;
+    let now = unix_now();
     match cmd {
         Command::List { json } => {
-            let mut recs: Vec<&Record> = store.active().collect();
+            let b = open(cfg, ignore, false)?;
+            let mut recs: Vec<&Record> = b.store().active().collect();
             recs.sort_by_key(|r| r.net);
             for r in recs {
                 if *json {
@@ -191,96 +236,93 @@ fn run_store_command(cfg: &Config, cmd: &crate::cli::Command) -> Result<i32, Str
             Ok(exit::OK)
         }
         Command::Block { addr, duration } => {
-            let net: Net = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+            let net = parse_net(addr)?;
             let timeout = match duration {
                 Some(d) => crate::config::parse_duration(d)?,
                 None => cfg.block_timeout,
             };
-            let mut backends = open_backends(cfg)?;
-            let target = Target {
+            let mut b = open(cfg, ignore, true)?;
+            // Refused before anything is touched.
+            if let Some(why) = b.protection(&net) {
+                eprintln!("portsentry: {net} is not blocked: {why}");
+                return Ok(exit::FAILURE);
+            }
+            if !b.has_backends() {
+                eprintln!(
+                    "portsentry: {net} is not blocked: no block backend is configured (BLOCK_BACKEND)"
+                );
+                return Ok(exit::FAILURE);
+            }
+            b.init_backends().map_err(|e| describe(&e))?;
+            let req = Request {
                 net,
-                timeout,
+                widen: false,
                 reason: Reason {
                     protocol: String::new(),
                     port: 0,
                     scan: "manual".to_string(),
                 },
+                duration: Lasting::Fixed(timeout),
             };
-            let mut held = Vec::new();
-            let mut failed = false;
-            for b in backends.iter_mut() {
-                match b.block(&target) {
-                    Ok(()) => held.push(b.name().to_string()),
-                    Err(e) => {
-                        eprintln!("portsentry: {e}: {}", e.source);
-                        failed = true;
-                    }
+            match b.block(req) {
+                Ok(placed) => {
+                    sync_blocked_file(cfg, &b)?;
+                    println!(
+                        "blocked {} {} via {}",
+                        placed.net,
+                        remaining_text(placed.timeout.map(|d| now + d.as_secs()), now),
+                        placed.held_by.join(",")
+                    );
+                    Ok(code(report(&placed.errors)))
+                }
+                Err(refusal) => {
+                    eprintln!("portsentry: {refusal}");
+                    Ok(exit::FAILURE)
                 }
             }
-            let prev = store.get(&net).cloned();
-            store
-                .put(Record {
-                    net,
-                    backends: held,
-                    first_seen: prev.as_ref().map_or(now, |r| r.first_seen),
-                    last_seen: now,
-                    hits: prev.as_ref().map_or(1, |r| r.hits.saturating_add(1)),
-                    protocol: String::new(),
-                    port: 0,
-                    scan: "manual".to_string(),
-                    expires: timeout.map(|d| now + d.as_secs()),
-                    offences: prev.as_ref().map_or(1, |r| r.offences.max(1)),
-                    lifted: false,
-                })
-                .map_err(|e| e.to_string())?;
-            sync_blocked_file(cfg, &store)?;
-            println!(
-                "blocked {net} {}",
-                remaining_text(timeout.map(|d| now + d.as_secs()), now)
-            );
-            Ok(if failed { exit::FAILURE } else { exit::OK })
         }
         Command::Unblock { addrs } => {
-            let mut backends = open_backends(cfg)?;
+            let nets = addrs
+                .iter()
+                .map(|a| parse_net(a))
+                .collect::<Result<Vec<Net>, String>>()?;
+            let mut b = open(cfg, ignore, true)?;
+            b.init_backends().map_err(|e| describe(&e))?;
             let mut failed = false;
-            for a in addrs {
-                let net: Net = a.parse().map_err(|e| format!("{a}: {e}"))?;
-                for b in backends.iter_mut() {
-                    if let Err(e) = b.unblock(&net) {
-                        eprintln!("portsentry: {e}: {}", e.source);
-                        failed = true;
+            for net in nets {
+                match b.unblock(&net) {
+                    Ok(true) => println!("unblocked {net}"),
+                    Ok(false) => println!("was not blocked: {net}"),
+                    Err(errs) => {
+                        failed |= report(&errs);
+                        println!("unblocked {net}");
                     }
                 }
-                let was = store.lift(&net).map_err(|e| e.to_string())?;
-                println!(
-                    "{} {net}",
-                    if was { "unblocked" } else { "was not blocked:" }
-                );
             }
-            sync_blocked_file(cfg, &store)?;
-            Ok(if failed { exit::FAILURE } else { exit::OK })
+            sync_blocked_file(cfg, &b)?;
+            Ok(code(failed))
         }
         Command::Expire { dry_run } => {
-            let due = store.expired(now);
+            let ro = open(cfg, ignore, false)?;
+            let due = ro.due();
             let mut failed = false;
+            let mut b = ro;
             if !due.is_empty() && !dry_run {
-                let mut backends = open_backends(cfg)?;
-                for net in &due {
-                    for b in backends.iter_mut() {
-                        if let Err(e) = b.unblock(net) {
-                            eprintln!("portsentry: {e}: {}", e.source);
-                            failed = true;
-                        }
-                    }
-                    store.lift(net).map_err(|e| e.to_string())?;
-                }
-                sync_blocked_file(cfg, &store)?;
+                b = open(cfg, ignore, true)?;
+                b.init_backends().map_err(|e| describe(&e))?;
+                let (_, errs) = b.expire();
+                failed |= report(&errs);
+                sync_blocked_file(cfg, &b)?;
             }
             if !due.is_empty() {
                 for net in &due {
                     println!("{} {net}", if *dry_run { "would lift" } else { "lifted" });
                 }
-                let stay: Vec<&Record> = store.active().filter(|r| !due.contains(&r.net)).collect();
+                let stay: Vec<&Record> = b
+                    .store()
+                    .active()
+                    .filter(|r| !due.contains(&r.net))
+                    .collect();
                 println!("{} block(s) stay", stay.len());
                 for r in stay {
                     println!(
@@ -291,73 +333,51 @@ fn run_store_command(cfg: &Config, cmd: &crate::cli::Command) -> Result<i32, Str
                     );
                 }
             }
-            Ok(if failed { exit::FAILURE } else { exit::OK })
+            Ok(code(failed))
         }
         Command::Flush => {
-            let mut failed = false;
-            for b in crate::respond::blocking::make_backends(cfg)
-                .map_err(|e| e.to_string())?
-                .iter_mut()
-            {
-                if let Err(e) = b.flush() {
-                    eprintln!("portsentry: {e}: {}", e.source);
-                    failed = true;
-                }
-            }
-            let n = store.active_len();
-            store.clear().map_err(|e| e.to_string())?;
-            sync_blocked_file(cfg, &store)?;
+            let mut b = open(cfg, ignore, true)?;
+            let (n, errs) = b.flush();
+            let failed = report(&errs);
+            sync_blocked_file(cfg, &b)?;
             println!("flushed {n} block(s)");
-            Ok(if failed { exit::FAILURE } else { exit::OK })
+            Ok(code(failed))
         }
         Command::Reapply => {
-            let mut backends = open_backends(cfg)?;
-            let targets: Vec<Target> = store
-                .active()
-                .filter(|r| r.expires.is_none_or(|e| e > now))
-                .map(|r| Target {
-                    net: r.net,
-                    timeout: r
-                        .expires
-                        .map(|e| std::time::Duration::from_secs(e.saturating_sub(now).max(1))),
-                    reason: Reason::default(),
-                })
-                .collect();
-            let mut failed = false;
-            for b in backends.iter_mut() {
-                if let Err(e) = b.replace_all(&targets) {
-                    eprintln!("portsentry: {e}: {}", e.source);
-                    failed = true;
-                }
-            }
+            let mut b = open(cfg, ignore, true)?;
+            b.init_backends().map_err(|e| describe(&e))?;
+            let (n, errs) = b.reapply();
+            let failed = report(&errs);
             println!(
-                "reapplied {} block(s) to {} backend(s)",
-                targets.len(),
-                backends.len()
+                "reapplied {n} block(s) to {} backend(s)",
+                b.backend_names().len()
             );
-            Ok(if failed { exit::FAILURE } else { exit::OK })
+            Ok(code(failed))
         }
         Command::Status => {
+            let running = crate::pidfile::running(&cfg.block_state_file);
+            if running.is_empty() {
+                println!("daemon: not running");
+            }
+            for (what, pid) in &running {
+                println!("daemon: running ({what}, pid {pid})");
+            }
+            let ro = open(cfg, ignore, false)?;
             println!(
                 "store {}: {} active block(s)",
                 cfg.block_state_file.display(),
-                store.active_len()
+                ro.store().active_len()
             );
+            drop(ro);
             let mut failed = false;
-            match crate::respond::blocking::make_backends(cfg) {
-                Ok(mut bs) => {
-                    for b in bs.iter_mut() {
-                        match (b.vanished(), b.list()) {
-                            (Ok(false), Ok(held)) => {
-                                println!("backend {}: ok, {} entries held", b.name(), held.len())
-                            }
-                            (Ok(true), _) => {
+            match open(cfg, ignore, true) {
+                Ok(mut b) => {
+                    for h in b.health() {
+                        match h.state {
+                            Ok(n) => println!("backend {}: ok, {n} entries held", h.backend),
+                            Err(e) => {
                                 failed = true;
-                                println!("backend {}: our objects are missing (run `portsentry reapply`)", b.name())
-                            }
-                            (Err(e), _) | (_, Err(e)) => {
-                                failed = true;
-                                println!("backend {}: error: {e}: {}", b.name(), e.source)
+                                println!("backend {}: error: {e}", h.backend);
                             }
                         }
                     }
@@ -367,7 +387,7 @@ fn run_store_command(cfg: &Config, cmd: &crate::cli::Command) -> Result<i32, Str
                     println!("backends: {e}");
                 }
             }
-            Ok(if failed { exit::FAILURE } else { exit::OK })
+            Ok(code(failed))
         }
         Command::CheckConfig => Ok(exit::OK),
     }

@@ -1,28 +1,50 @@
-//! Wiring of the daemon: sources, the engine thread, signals, `--replay`.
+//! Wiring of the 2.x daemon and `--replay`: files, blocklist, engine, executor, sources,
+//! signals, reload.
 //!
 //! In: the checked command line, the validated config and ignore list. Out: an exit
-//! code. Sources run in their own threads and send [`Input`]s over one bounded channel;
-//! this thread owns the [`Responder`] and handles every event, signal and error in order.
+//! code. Capture threads run the engine (through [`Pipeline`]) and hand decisions to the
+//! executor thread; this thread handles signals, the once-a-second tick (expiry,
+//! reconcile) and SIGHUP. Must not: decide about events, or write the contract's lines
+//! itself except the start, readiness and shutdown lines.
 
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::blocklist::{self, Blocklist, Preview, SystemClock};
 use crate::capture::{self, Input, Ports, StopFlag};
 use crate::cli::{Method, Options};
 use crate::config::{Config, IgnoreList};
+use crate::engine::{Engine, Ignore, Policy};
 use crate::exit;
+use crate::facts::{HostFacts, SystemFacts};
 use crate::logging::lines::Line;
 use crate::logging::Logger;
-use crate::model::scan::{IpOpts, ScanKind};
-use crate::model::{Dialect, Mode, Proto};
-use crate::respond::{Event, Responder, Settings};
+use crate::model::{Mode, Proto};
+use crate::pipeline::{self, Pipeline};
+use crate::respond::{files, Actions, Blocking, Executor, Records, Setup};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Depth of the control channel (signals): small, its slots are allocated up front.
+/// Depth of the control channel (signals, source errors).
 const QUEUE: usize = 64;
+/// How long shutdown waits for decisions still being carried out.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Keys a SIGHUP cannot apply: the port lists (sockets and capture filters are set up
+/// once) and the store's path.
+pub const NOT_RELOADABLE: &[&str] = &[
+    "TCP_PORTS",
+    "UDP_PORTS",
+    "ADVANCED_PORTS_TCP",
+    "ADVANCED_PORTS_UDP",
+    "ADVANCED_EXCLUDE_TCP",
+    "ADVANCED_EXCLUDE_UDP",
+    "BLOCK_STATE_FILE",
+];
 
 fn ports_of(cfg: &Config, mode: Mode) -> Ports {
     Ports {
@@ -31,59 +53,82 @@ fn ports_of(cfg: &Config, mode: Mode) -> Ports {
     }
 }
 
-fn settings(o: &Options, dry_run: bool) -> Settings {
-    Settings {
-        local_check: o.local_check,
-        service_check: o.service_check && !dry_run,
-        mode_word: match o.mode {
-            Mode::Stealth => "stealth",
-            Mode::Connect => "connect",
-        },
-        dry_run,
+fn mode_word(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Stealth => "stealth",
+        Mode::Connect => "connect",
     }
 }
 
-/// Turns a source's message into an engine event (None for non-events).
-pub fn event_of(input: Input) -> Result<Event, Input> {
-    match input {
-        Input::Packet { ts, summary: s } => {
-            let kind = match s.proto {
-                Proto::Tcp => match ScanKind::classify_tcp(s.tcp_flags) {
-                    Some(k) => k,
-                    None => return Err(Input::Packet { ts, summary: s }),
-                },
-                Proto::Udp => ScanKind::Udp,
-            };
-            Ok(Event {
-                ts,
-                proto: s.proto,
-                src: portsentry_blocker::canonical(s.src),
-                dst: portsentry_blocker::canonical(s.dst),
-                port: s.dport,
-                kind,
-                ip_opts: s.ip_opts,
-                conn: None,
-            })
-        }
-        Input::Connect {
-            ts,
-            proto,
-            src,
-            local,
-            port,
-            conn,
-        } => Ok(Event {
-            ts,
-            proto,
-            src: portsentry_blocker::canonical(src),
-            dst: portsentry_blocker::canonical(local),
-            port,
-            kind: ScanKind::Connect,
-            ip_opts: IpOpts::Unknown,
-            conn: Some(conn),
-        }),
-        other => Err(other),
+fn policy(o: &Options) -> Policy {
+    Policy::V2 {
+        local_check: o.local_check,
     }
+}
+
+/// Why the 2.x daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{path}: cannot open the history file: {source}")]
+    History {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot open the blocked file: {source}")]
+    Blocked {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Blocking(#[from] blocklist::StartError),
+}
+
+/// HISTORY_FILE and BLOCKED_FILE, opened; with the block cache BLOCKED_FILE holds.
+fn open_records(cfg: &Config, log: &Logger) -> Result<(Records, HashSet<IpAddr>), StartError> {
+    let history = match &cfg.history_file {
+        Some(p) => Some(
+            files::AppendFile::open(p).map_err(|source| StartError::History {
+                path: p.display().to_string(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let mut cached = HashSet::new();
+    let blocked_file = match &cfg.blocked_file {
+        Some(p) => {
+            let (f, ips, note) =
+                files::BlockedFile::open(p).map_err(|source| StartError::Blocked {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+            if let Some(n) = note {
+                log.error(n);
+            }
+            cached = ips;
+            Some(f)
+        }
+        None => None,
+    };
+    Ok((Records::v2(history, blocked_file), cached))
+}
+
+/// Opens the store and sets up the configured backends (none configured: `None`).
+pub fn start_blocklist(
+    cfg: &Config,
+    facts: Arc<dyn HostFacts>,
+    ignore: IgnoreList,
+    log: Arc<Logger>,
+) -> Result<Option<Blocklist>, blocklist::StartError> {
+    if cfg.block_backend.is_empty() {
+        return Ok(None);
+    }
+    let backends = blocklist::make_backends(cfg)?;
+    let mut b = Blocklist::open(cfg, backends, Arc::new(SystemClock), facts, ignore, log)?;
+    b.start()?;
+    Ok(Some(b))
 }
 
 pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
@@ -108,26 +153,65 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     }
     let log = Arc::new(Logger::new(o.stdout, o.syslog, o.verbose, o.debug));
     log.notice(Line::Starting(VERSION));
-    let responder = match Responder::new(cfg.clone(), ignore, log.clone(), settings(&o, false)) {
-        Ok(r) => Arc::new(Mutex::new(r)),
-        Err(e @ crate::respond::StartError::Blocking(_)) => {
-            log.error(&e);
-            return exit::UNAVAILABLE;
-        }
+    let service_check = o.service_check && o.mode == Mode::Stealth;
+    let facts: Arc<dyn HostFacts> = SystemFacts::start(service_check, true);
+    let (records, mut cached) = match open_records(&cfg, &log) {
+        Ok(r) => r,
         Err(e) => {
             log.error(&e);
             return exit::FAILURE;
         }
     };
-    // Sources run the rule engine in their own thread (one lock, no hand-off between
-    // threads per packet); signals and ticks come to this thread over `control`.
+    let blocklist = match start_blocklist(&cfg, facts.clone(), ignore.clone(), log.clone()) {
+        Ok(b) => b.map(|b| Arc::new(Mutex::new(b))),
+        Err(e) => {
+            log.error(&e);
+            return exit::UNAVAILABLE;
+        }
+    };
+    let _pid = match &blocklist {
+        Some(_) => match crate::pidfile::PidFile::take(&cfg.block_state_file, None) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log.error(format!("{e}"));
+                return exit::UNAVAILABLE;
+            }
+        },
+        None => None,
+    };
+    let engine = Arc::new(Mutex::new(Engine::new(
+        pipeline::rules(&cfg, policy(&o), service_check),
+        Ignore::List(ignore),
+    )));
+    let executor = Executor::new(Setup {
+        log: log.clone(),
+        legacy: None,
+        mode_word: mode_word(o.mode),
+        dry_run: false,
+        actions: Actions::of(&cfg),
+        records,
+        blocking: match &blocklist {
+            Some(b) => Blocking::Live(b.clone()),
+            None => Blocking::None,
+        },
+        feedback: pipeline::feedback(&engine),
+    });
+    if let Some(b) = &blocklist {
+        // BLOCKED_FILE is the 2.x view of the store.
+        let active: HashSet<IpAddr> = pipeline::lock(b).active_addrs().into_iter().collect();
+        if active != cached {
+            executor.added(&active);
+            cached = active;
+        }
+    }
+    pipeline::lock(&engine).set_blocked(cached);
+    let pipe = Pipeline::start(engine, facts, executor);
     let (control, control_rx) = sync_channel::<Input>(QUEUE);
     let sink = {
-        let (r, log, control) = (responder.clone(), log.clone(), control.clone());
+        let (pipe, log, control) = (pipe.clone(), log.clone(), control.clone());
         capture::Sender::inline(move |input| {
-            match event_of(input) {
-                Ok(ev) => lock(&r).handle(ev),
-                Err(Input::Malformed(skip)) => lock(&r).malformed(skip),
+            match pipe.handle(input) {
+                Ok(()) => {}
                 Err(Input::AcceptFailed { port, errno, err }) => log.notice(Line::AcceptFailed {
                     port,
                     errno,
@@ -149,22 +233,17 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
         return exit::UNAVAILABLE;
     }
     drop(sink);
-    if let Err(e) = start_signals(control.clone()) {
+    if let Err(e) = crate::control::start_signals(control.clone()) {
         log.error(format!("cannot install signal handlers: {e}"));
         return exit::SOFTWARE;
     }
     drop(control);
     log.notice(Line::Listening);
-    control_loop(&o, control_rx, &responder, &log);
-    lock(&responder).finish();
-    log.notice(Line::ShuttingDown);
+    control_loop(&o, cfg, control_rx, &pipe, &log);
     stop.stop();
+    pipe.drain(DRAIN);
+    log.notice(Line::ShuttingDown);
     exit::OK
-}
-
-/// The responder, even if a thread panicked while holding it (its state stays usable).
-fn lock(r: &Mutex<Responder>) -> MutexGuard<'_, Responder> {
-    r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn start_sources(
@@ -203,7 +282,8 @@ fn start_sources(
             return Err("raw sockets are only available on Linux".to_string());
         }
         (Mode::Stealth, Method::Pcap) => {
-            let started = start_pcap(&o.interfaces, ports, tx, stop).map_err(|e| e.to_string())?;
+            let started =
+                capture::pcap::start(&o.interfaces, ports, tx, stop).map_err(|e| e.to_string())?;
             for d in &started.opened {
                 log.debug(format!(
                     "capturing on {} ({} addresses)",
@@ -222,145 +302,142 @@ fn start_sources(
     Ok(())
 }
 
-/// What [`start_pcap`] started: the devices capturing now, and the devices whose
-/// capture could not be opened (the supervisor retries them).
-pub struct PcapStart {
-    pub opened: Vec<capture::pcap::Device>,
-    pub failed: Vec<capture::pcap::CaptureError>,
+/// Loads and checks the config again for SIGHUP.
+fn load_again(o: &Options) -> Result<(Config, IgnoreList), String> {
+    let cfg = crate::app::load_v2(o).map_err(|e| e.to_string())?;
+    let (ignore, _) = cfg.load_ignore().map_err(|e| e.to_string())?;
+    Ok((cfg, ignore))
 }
 
-/// Opens a pcap capture on every selected device and starts the supervisor that follows
-/// devices appearing and going away. Shared by the 2.x daemon and legacy mode; the
-/// caller logs. Fails only when the devices cannot be listed.
-pub fn start_pcap(
-    sel: &crate::model::Interfaces,
-    ports: &Ports,
-    tx: &capture::Sender,
-    stop: &StopFlag,
-) -> Result<PcapStart, capture::pcap::CaptureError> {
-    let devices = capture::pcap::select_devices(sel)?;
-    let mut started = PcapStart {
-        opened: Vec::new(),
-        failed: Vec::new(),
+/// SIGHUP: applies every key that can change while running (the engine's rules and
+/// ignore list, the actions, HISTORY_FILE and BLOCKED_FILE, the BLOCK_* keys and the
+/// backends) and names the keys that kept their old value. Returns the config now in
+/// force.
+fn reload(o: &Options, old: Config, pipe: &Pipeline, log: &Arc<Logger>) -> Config {
+    let (mut cfg, ignore) = match load_again(o) {
+        Ok(x) => x,
+        Err(why) => {
+            log.error(Line::ReloadFailed { why: &why });
+            return old;
+        }
     };
-    let mut running = Vec::new();
-    for d in devices {
-        match capture::pcap::open(d.clone(), ports) {
-            Ok(open) => {
-                let flag = StopFlag::default();
-                open.spawn(ports.clone(), tx.clone(), flag.clone());
-                started.opened.push(d.clone());
-                running.push((d, flag));
+    let kept = pipeline::kept_keys(&old, &cfg, NOT_RELOADABLE);
+    // What cannot change keeps its old value, so later reloads compare like with like.
+    cfg.tcp_ports = old.tcp_ports.clone();
+    cfg.udp_ports = old.udp_ports.clone();
+    cfg.advanced_ports_tcp = old.advanced_ports_tcp;
+    cfg.advanced_ports_udp = old.advanced_ports_udp;
+    cfg.advanced_exclude_tcp = old.advanced_exclude_tcp.clone();
+    cfg.advanced_exclude_udp = old.advanced_exclude_udp.clone();
+    cfg.block_state_file = old.block_state_file.clone();
+
+    // Files at new paths are opened first: if one cannot be, nothing changes.
+    let records = if cfg.history_file != old.history_file || cfg.blocked_file != old.blocked_file {
+        match open_records(&cfg, log) {
+            Ok((r, _)) => Some(r),
+            Err(e) => {
+                log.error(Line::ReloadFailed {
+                    why: &e.to_string(),
+                });
+                return old;
             }
-            Err(e) => started.failed.push(e),
+        }
+    } else {
+        None
+    };
+    if let Err(why) = reload_blocking(&old, &cfg, &ignore, pipe, log) {
+        log.error(Line::ReloadFailed { why: &why });
+        return old;
+    }
+    let service_check = o.service_check && o.mode == Mode::Stealth;
+    {
+        let mut e = pipe.engine();
+        e.reconfigure(pipeline::rules(&cfg, policy(o), service_check));
+        e.set_ignore(Ignore::List(ignore));
+    }
+    let reopened = records.is_some();
+    pipe.executor().reconfigure(Actions::of(&cfg), records);
+    if reopened {
+        // the new BLOCKED_FILE holds the current blocks
+        if let Some(b) = pipe.executor().blocklist() {
+            let active = pipeline::lock(&b).active_addrs().into_iter().collect();
+            pipe.executor().added(&active);
         }
     }
-    let (sel, ports, tx, stop) = (sel.clone(), ports.clone(), tx.clone(), stop.clone());
-    std::thread::spawn(move || {
-        capture::pcap::supervise(sel, ports, tx, stop, running, Duration::from_secs(5))
-    });
-    Ok(started)
+    log.notice(Line::Reloaded);
+    if !kept.is_empty() {
+        log.error(Line::ReloadKept {
+            keys: &kept.join(", "),
+        });
+    }
+    cfg
 }
 
-/// SIGTERM and SIGINT become [`Input::Stop`], SIGHUP [`Input::Reload`], on `tx`.
-pub fn start_signals(tx: SyncSender<Input>) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            let msg = if sig == SIGHUP {
-                Input::Reload
+/// The blocking part of a reload: new settings and ignore list; a changed BLOCK_BACKEND
+/// sets up the new backends, hands every block over and tears down the old ones.
+pub fn reload_blocking(
+    old: &Config,
+    cfg: &Config,
+    ignore: &IgnoreList,
+    pipe: &Pipeline,
+    log: &Arc<Logger>,
+) -> Result<(), String> {
+    let settings = blocklist::Settings::of(cfg);
+    match pipe.executor().blocklist() {
+        Some(b) => {
+            let backends = if cfg.block_backend != old.block_backend {
+                Some(blocklist::make_backends(cfg).map_err(|e| e.to_string())?)
             } else {
-                Input::Stop
+                None
             };
-            if tx.send(msg).is_err() {
-                return;
+            let mut b = pipeline::lock(&b);
+            b.set_ignore(ignore.clone());
+            b.reconfigure(settings, backends);
+            if cfg.block_backend.is_empty() {
+                drop(b);
+                pipe.executor().set_blocking(Blocking::None);
             }
         }
-    });
+        None => {
+            if let Some(b) = start_blocklist(cfg, pipe.facts().clone(), ignore.clone(), log.clone())
+                .map_err(|e| e.to_string())?
+            {
+                let active: HashSet<IpAddr> = b.active_addrs().into_iter().collect();
+                pipe.executor()
+                    .set_blocking(Blocking::Live(Arc::new(Mutex::new(b))));
+                pipe.engine().set_blocked(active);
+            }
+        }
+    }
     Ok(())
 }
 
-fn reload(o: &Options, log: &Logger) -> Option<(Config, IgnoreList)> {
-    let mut cfg = match Config::load(&o.config, Dialect::V2) {
-        Ok(c) => c,
-        Err(e) => {
-            log.error(format!("reload failed, keeping the old config: {e}"));
-            return None;
-        }
-    };
-    if let Some(b) = &o.block_backend {
-        cfg.block_backend = b.clone();
-    }
-    if let Err(e) = cfg.validate(o.mode) {
-        log.error(format!("reload failed, keeping the old config: {e}"));
-        return None;
-    }
-    match cfg.load_ignore() {
-        Ok((ignore, _)) => Some((cfg, ignore)),
-        Err(e) => {
-            log.error(format!("reload failed, keeping the old config: {e}"));
-            None
-        }
-    }
-}
-
 /// Signals and ticks, until SIGTERM/SIGINT.
-fn control_loop(o: &Options, rx: Receiver<Input>, r: &Mutex<Responder>, log: &Logger) {
-    let ticking = lock(r).needs_tick();
+fn control_loop(
+    o: &Options,
+    mut cfg: Config,
+    rx: Receiver<Input>,
+    pipe: &Pipeline,
+    log: &Arc<Logger>,
+) {
     let mut last_tick = std::time::Instant::now();
-    while let Some(input) = next_input(&rx, ticking, &mut last_tick, || lock(r).tick()) {
+    loop {
+        let ticking = pipe.executor().blocklist().is_some();
+        let Some(input) = crate::control::next_input(&rx, ticking, &mut last_tick, || pipe.tick())
+        else {
+            return;
+        };
         match input {
-            Input::Reload => {
-                if let Some((cfg, ignore)) = reload(o, log) {
-                    let mut r = lock(r);
-                    let old = ports_of(r.config(), o.mode);
-                    let new = ports_of(&cfg, o.mode);
-                    if old.tcp != new.tcp || old.udp != new.udp {
-                        log.error(
-                            "reload: the port lists changed; they take effect at the next restart",
-                        );
-                    }
-                    r.reload(cfg, ignore);
-                    log.notice("Configuration and ignore file reloaded");
-                }
-            }
+            Input::Reload => cfg = reload(o, cfg, pipe, log),
             Input::Stop => return,
+            Input::SourceError(e) => log.error(e),
             _ => {}
         }
     }
 }
 
-/// How often ticks (expiry, reconcile) run while typed blocking is on.
-const TICK: Duration = Duration::from_secs(1);
-
-/// The next input; with `ticking`, runs `tick` once a second in between (an idle
-/// daemon without typed blocking sleeps until a packet or a signal arrives). `None` when
-/// every sender is gone.
-pub fn next_input(
-    rx: &Receiver<Input>,
-    ticking: bool,
-    last_tick: &mut std::time::Instant,
-    mut tick: impl FnMut(),
-) -> Option<Input> {
-    if !ticking {
-        return rx.recv().ok();
-    }
-    loop {
-        if last_tick.elapsed() >= TICK {
-            tick();
-            *last_tick = std::time::Instant::now();
-        }
-        match rx.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
-            Ok(i) => return Some(i),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
-        }
-    }
-}
-
-/// `--replay FILE`: the same pipeline over a recorded capture, packet times as the clock;
-/// prints what it would log, runs and writes nothing.
+/// `--replay FILE`: the same engine and executor over a recorded capture, packet times as
+/// the clock; prints what it would log and what it would block, runs and writes nothing.
 fn replay(o: &Options, cfg: Config, ignore: IgnoreList, path: &Path) -> i32 {
     let log = Arc::new(Logger::new(true, false, o.verbose, o.debug));
     let mut rp = match capture::pcap::Replay::open(path) {
@@ -371,20 +448,46 @@ fn replay(o: &Options, cfg: Config, ignore: IgnoreList, path: &Path) -> i32 {
         }
     };
     let ports = ports_of(&cfg, Mode::Stealth);
-    let mut r = match Responder::new(cfg, ignore, log, settings(o, true)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::FAILURE;
-        }
+    // This host's addresses count; no service is asked about (the capture is not ours).
+    let facts: Arc<dyn HostFacts> = SystemFacts::start(false, false);
+    let blocking = if cfg.block_backend.is_empty() {
+        Blocking::None
+    } else {
+        Blocking::Preview(Preview {
+            settings: blocklist::Settings::of(&cfg),
+            backends: cfg
+                .block_backend
+                .iter()
+                .map(|b| b.resolve().as_str())
+                .collect(),
+            facts: facts.clone(),
+            ignore: ignore.clone(),
+        })
     };
+    let engine = Arc::new(Mutex::new(Engine::new(
+        pipeline::rules(&cfg, policy(o), false),
+        Ignore::List(ignore),
+    )));
+    let executor = Executor::new(Setup {
+        log,
+        legacy: None,
+        mode_word: "stealth",
+        dry_run: true,
+        actions: Actions::of(&cfg),
+        records: Records::v2(None, None),
+        blocking,
+        feedback: pipeline::feedback(&engine),
+    });
     while let Some((ts, res)) = rp.next_packet() {
-        match ports.input(res, || ts).map(event_of) {
-            Some(Ok(ev)) => r.handle(ev),
-            Some(Err(Input::Malformed(skip))) => r.malformed(skip),
+        match ports.input(res, || ts).map(pipeline::event_of) {
+            Some(Ok((ev, _))) => {
+                let d = pipeline::lock(&engine).observe(ts, &ev, &*facts);
+                executor.run_one(crate::respond::Job::new(d, None));
+            }
+            Some(Err(Input::Malformed(skip))) => executor.malformed(skip),
             _ => {}
         }
     }
-    r.finish();
+    executor.finish(Duration::ZERO);
     exit::OK
 }

@@ -234,72 +234,6 @@ impl Open {
     }
 }
 
-/// Waits for the kernel to report a change of links or addresses. Linux: an rtnetlink
-/// socket on the link and address groups, so an idle daemon does no work at all; the
-/// burst of messages one change makes is drained before returning. Elsewhere (or if
-/// the socket cannot be had): a fixed period.
-struct ChangeWatch {
-    #[cfg(target_os = "linux")]
-    sock: Option<std::os::fd::OwnedFd>,
-    every: Duration,
-}
-
-impl ChangeWatch {
-    fn new(every: Duration) -> ChangeWatch {
-        ChangeWatch {
-            #[cfg(target_os = "linux")]
-            sock: rtnetlink_groups(),
-            every,
-        }
-    }
-
-    fn wait(&self) {
-        #[cfg(target_os = "linux")]
-        if let Some(sock) = &self.sock {
-            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-            use nix::sys::socket::{recv, MsgFlags};
-            use std::os::fd::{AsFd, AsRawFd};
-            let mut buf = [0u8; 8192];
-            if recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).is_err() {
-                std::thread::sleep(self.every);
-                return;
-            }
-            // drain until quiet for 200 ms (one `ip addr add` makes several messages)
-            loop {
-                let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
-                match poll(&mut fds, PollTimeout::from(200u16)) {
-                    Ok(n) if n > 0 => {
-                        let _ = recv(sock.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT);
-                    }
-                    _ => return,
-                }
-            }
-        }
-        std::thread::sleep(self.every);
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn rtnetlink_groups() -> Option<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{
-        bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType,
-    };
-    use std::os::fd::AsRawFd;
-    const RTMGRP_LINK: u32 = 0x1;
-    const RTMGRP_IPV4_IFADDR: u32 = 0x10;
-    const RTMGRP_IPV6_IFADDR: u32 = 0x100;
-    let fd = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkRoute,
-    )
-    .ok()?;
-    let groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
-    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, groups)).ok()?;
-    Some(fd)
-}
-
 /// Keeps one capture per selected device running: whenever links or addresses change
 /// (or every `every` where the kernel cannot tell), re-lists devices and restarts the
 /// captures whose addresses changed. Runs until `stop`.
@@ -311,7 +245,7 @@ pub fn supervise(
     mut running: Vec<(Device, StopFlag)>,
     every: Duration,
 ) {
-    let watch = ChangeWatch::new(every);
+    let watch = crate::facts::ChangeWatch::new(every);
     while !stop.stopped() {
         watch.wait();
         let Ok(now) = select_devices(&sel) else {
@@ -371,6 +305,44 @@ impl Replay {
         let p = self.cap.next_packet().ok()?;
         Some((ts_of(p.header), packet::parse(self.link, p.data)))
     }
+}
+
+/// What [`start`] started: the devices capturing now, and the devices whose
+/// capture could not be opened (the supervisor retries them).
+pub struct PcapStart {
+    pub opened: Vec<Device>,
+    pub failed: Vec<CaptureError>,
+}
+
+/// Opens a pcap capture on every selected device and starts the supervisor that follows
+/// devices appearing and going away. Shared by the 2.x daemon and legacy mode; the
+/// caller logs. Fails only when the devices cannot be listed.
+pub fn start(
+    sel: &Interfaces,
+    ports: &Ports,
+    tx: &crate::capture::Sender,
+    stop: &StopFlag,
+) -> Result<PcapStart, CaptureError> {
+    let devices = select_devices(sel)?;
+    let mut started = PcapStart {
+        opened: Vec::new(),
+        failed: Vec::new(),
+    };
+    let mut running = Vec::new();
+    for d in devices {
+        match open(d.clone(), ports) {
+            Ok(open) => {
+                let flag = StopFlag::default();
+                open.spawn(ports.clone(), tx.clone(), flag.clone());
+                started.opened.push(d.clone());
+                running.push((d, flag));
+            }
+            Err(e) => started.failed.push(e),
+        }
+    }
+    let (sel, ports, tx, stop) = (sel.clone(), ports.clone(), tx.clone(), stop.clone());
+    std::thread::spawn(move || supervise(sel, ports, tx, stop, running, Duration::from_secs(5)));
+    Ok(started)
 }
 
 #[cfg(test)]

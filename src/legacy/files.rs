@@ -159,11 +159,21 @@ impl Blocked {
             .filter(|l| !parse_blocked(l).contains(&ip))
             .flat_map(|l| [l, "\n"])
             .collect();
-        crate::respond::atomic_write(&self.path, kept.as_bytes(), 0o600)?;
+        crate::fsutil::atomic_write(&self.path, kept.as_bytes(), 0o600)?;
         self.ips.remove(&ip);
         self.stamp = stamp(&self.path);
         self.relock();
         Ok(())
+    }
+
+    /// Re-reads the file if it changed since it was last read or written (an admin
+    /// deleted a line to unblock a host); returns the addresses then.
+    pub fn poll(&mut self) -> Option<HashSet<IpAddr>> {
+        if stamp(&self.path) == self.stamp {
+            return None;
+        }
+        self.refresh();
+        Some(self.ips.clone())
     }
 
     fn refresh(&mut self) {
@@ -228,6 +238,8 @@ pub struct IgnoreWatch {
     /// `None` while the file cannot be read.
     list: Option<IgnoreList>,
     read_once: bool,
+    /// Read again since [`IgnoreWatch::changed`] was last asked.
+    changed: bool,
 }
 
 impl IgnoreWatch {
@@ -237,6 +249,7 @@ impl IgnoreWatch {
             stamp: None,
             list: None,
             read_once: false,
+            changed: false,
         }
     }
 
@@ -258,6 +271,7 @@ impl IgnoreWatch {
             return Vec::new();
         }
         self.read_once = true;
+        self.changed = true;
         self.stamp = now;
         match std::fs::read(&self.path) {
             Ok(data) => {
@@ -269,6 +283,24 @@ impl IgnoreWatch {
                 self.list = None;
                 Vec::new()
             }
+        }
+    }
+
+    /// Whether the file was read again since the last call.
+    pub fn changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The list, or `None` while the file cannot be read.
+    pub fn list(&self) -> Option<&IgnoreList> {
+        self.list.as_ref()
+    }
+
+    /// The list as the engine takes it.
+    pub fn engine_view(&self) -> crate::engine::Ignore {
+        match &self.list {
+            Some(l) => crate::engine::Ignore::List(l.clone()),
+            None => crate::engine::Ignore::Missing,
         }
     }
 

@@ -12,26 +12,32 @@
 pub mod advanced;
 pub mod files;
 pub mod process;
-pub mod respond;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::capture::{self, Input, Ports, StopFlag};
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, VERSION};
+use crate::engine::{Engine, Policy};
 use crate::exit;
+use crate::facts::{HostFacts, SystemFacts};
 use crate::logging::legacy::Legacy;
 use crate::logging::{Logger, Syslog};
 use crate::model::Interfaces;
 use crate::model::LegacyMode;
 use crate::model::{Dialect, PortItem, PortSet, Proto};
+use crate::pipeline::{self, Pipeline};
+use crate::respond::{Actions, Blocking, Executor, Records, Setup};
 
-/// Channel depth between sources and the event loop.
-const QUEUE: usize = 4096;
+/// Depth of the control channel (signals, source errors).
+const QUEUE: usize = 64;
+/// How long shutdown waits for decisions still being carried out.
+const DRAIN: Duration = Duration::from_secs(2);
 /// Descriptors kept free for files, commands and syslog when binding many ports.
 const SPARE_FDS: u64 = 64;
 
@@ -212,33 +218,82 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
             )))
         }
     };
+    let facts: Arc<dyn HostFacts> = SystemFacts::start(!mode.is_connect(), true);
+    let ignore_path = cfg.ignore_file.clone().unwrap_or_default();
+    let mut ignore = files::IgnoreWatch::new(&ignore_path);
+    for p in ignore.refresh(true) {
+        out.problem(Legacy::Admin(&p));
+    }
     // Typed backends (BLOCK_BACKEND): the same store and backends as 2.x mode; both
     // processes of a Debian install (-atcp, -audp) share the store safely.
-    let blocking = if cfg.block_backend.is_empty() {
-        None
-    } else {
-        match crate::respond::blocking::Blocking::start(
-            &cfg,
-            out.logger(),
-            crate::respond::blocking::unix_now(),
-        ) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                return out.fatal(Legacy::Admin(&format!(
-                    "ERROR: cannot start typed blocking: {e}. Shutting down."
-                )))
-            }
+    let blocklist = match daemon::start_blocklist(
+        &cfg,
+        facts.clone(),
+        ignore.list().cloned().unwrap_or_default(),
+        out.logger(),
+    ) {
+        Ok(b) => b.map(|b| Arc::new(Mutex::new(b))),
+        Err(e) => {
+            return out.fatal(Legacy::Admin(&format!(
+                "ERROR: cannot start typed blocking: {e}. Shutting down."
+            )))
         }
     };
+    let _pid = match &blocklist {
+        Some(_) => match crate::pidfile::PidFile::take(&cfg.block_state_file, Some(mode.word())) {
+            Ok(p) => Some(p),
+            Err(e) => return out.fatal(Legacy::Admin(&format!("ERROR: {e}. Shutting down."))),
+        },
+        None => None,
+    };
+    let engine = Arc::new(Mutex::new(Engine::new(
+        pipeline::rules(&cfg, Policy::Legacy(mode), true),
+        ignore.engine_view(),
+    )));
+    let executor = Executor::new(Setup {
+        log: out.logger(),
+        legacy: Some(mode),
+        mode_word: mode.word(),
+        dry_run: false,
+        actions: Actions::of(&cfg),
+        records: Records::Legacy {
+            mode,
+            history,
+            blocked,
+        },
+        blocking: match &blocklist {
+            Some(b) => Blocking::Live(b.clone()),
+            None => Blocking::None,
+        },
+        feedback: pipeline::feedback(&engine),
+    });
+    let pipe = Pipeline::start(engine, facts, executor);
+    let ignore = Arc::new(Mutex::new(ignore));
+    pipe.set_before(follow_files(ignore.clone(), out.clone()));
 
     let (tx, rx) = sync_channel::<Input>(QUEUE);
-    if let Err(e) = daemon::start_signals(tx.clone()) {
+    if let Err(e) = crate::control::start_signals(tx.clone()) {
         return out.fatal(Legacy::Admin(&format!(
             "ERROR: cannot install signal handlers: {e}. Shutting down."
         )));
     }
     let stop = StopFlag::default();
-    let sources = capture::Sender::channel(tx.clone());
+    let sources = {
+        let (pipe, out, tx) = (pipe.clone(), out.clone(), tx.clone());
+        capture::Sender::inline(move |input| {
+            match pipe.handle(input) {
+                Ok(()) => {}
+                Err(Input::SourceError(e)) => out.notice(Legacy::Admin(&e)),
+                Err(Input::AcceptFailed { port, errno, err }) => out.notice(Legacy::Admin(
+                    &format!("accept failed on TCP port {port} ({errno}: {err})"),
+                )),
+                Err(other @ (Input::Reload | Input::Stop)) => return tx.send(other).is_ok(),
+                // Malformed frames and non-events: 1.2 said nothing about them.
+                Err(_) => {}
+            }
+            true
+        })
+    };
     let started = if mode.is_connect() {
         start_connect(proto, &cfg, &out, &sources, &stop)
     } else {
@@ -251,8 +306,6 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
     }
     drop(tx);
 
-    let mut responder = respond::Responder::new(mode, cfg, out.clone(), blocked, history);
-    responder.set_blocking(blocking);
     out.notice(Legacy::Listening);
     if let Err(e) = process::signal_ready() {
         out.notice(Legacy::Admin(&format!(
@@ -260,9 +313,10 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
         )));
     }
     out.detached();
-    event_loop(mode, &config_path, rx, &mut responder, &out);
-    out.shutdown();
+    event_loop(mode, &config_path, cfg, rx, &pipe, &ignore, &out);
     stop.stop();
+    pipe.drain(DRAIN);
+    out.shutdown();
     exit::OK
 }
 
@@ -400,7 +454,7 @@ fn start_stealth(
             udp: set,
         },
     };
-    match daemon::start_pcap(&Interfaces::AllNoLoopback, &ports, tx, stop) {
+    match capture::pcap::start(&Interfaces::AllNoLoopback, &ports, tx, stop) {
         Ok(started) => {
             for e in &started.failed {
                 out.problem(Legacy::Admin(&e.to_string()));
@@ -416,34 +470,83 @@ fn start_stealth(
     }
 }
 
-/// Events, SIGHUP and SIGTERM in arrival order, until SIGTERM/SIGINT.
+/// The hook run before each event and at each tick: a changed ignore file reaches the
+/// engine and the blocklist; a changed blocked file (an admin deleted a line) reaches
+/// the engine's block cache.
+fn follow_files(ignore: Arc<Mutex<files::IgnoreWatch>>, out: Arc<Out>) -> pipeline::Hook {
+    Box::new(move |pipe: &Pipeline| {
+        let mut w = pipeline::lock(&ignore);
+        for p in w.refresh(false) {
+            out.notice(Legacy::Admin(&p));
+        }
+        if w.changed() {
+            pipe.engine().set_ignore(w.engine_view());
+            if let Some(b) = pipe.executor().blocklist() {
+                pipeline::lock(&b).set_ignore(w.list().cloned().unwrap_or_default());
+            }
+        }
+        drop(w);
+        if let Some(set) = pipe.executor().poll_legacy_blocked() {
+            pipe.engine().set_blocked(set);
+        }
+    })
+}
+
+/// SIGHUP, SIGTERM and the one-second tick, until SIGTERM/SIGINT.
 fn event_loop(
     mode: LegacyMode,
     config_path: &Path,
+    mut cfg: Config,
     rx: Receiver<Input>,
-    r: &mut respond::Responder,
+    pipe: &Pipeline,
+    ignore: &Mutex<files::IgnoreWatch>,
     out: &Out,
 ) {
     let mut last_tick = std::time::Instant::now();
-    while let Some(input) = daemon::next_input(&rx, r.needs_tick(), &mut last_tick, || r.tick()) {
-        match daemon::event_of(input) {
-            Ok(ev) => r.handle(ev),
-            Err(Input::Reload) => reload(mode, config_path, r, out),
-            Err(Input::Stop) => return,
-            Err(Input::SourceError(e)) => out.notice(Legacy::Admin(&e)),
-            Err(Input::AcceptFailed { port, errno, err }) => out.notice(Legacy::Admin(&format!(
-                "accept failed on TCP port {port} ({errno}: {err})"
-            ))),
-            // Malformed frames and non-events: 1.2 said nothing about them.
-            Err(_) => {}
+    loop {
+        let Some(input) = crate::control::next_input(&rx, true, &mut last_tick, || pipe.tick())
+        else {
+            return;
+        };
+        match input {
+            Input::Reload => cfg = reload(mode, config_path, cfg, pipe, ignore, out),
+            Input::Stop => return,
+            Input::SourceError(e) => out.notice(Legacy::Admin(&e)),
+            _ => {}
         }
     }
 }
 
-/// SIGHUP: re-read the config and the ignore file; a config that cannot be used leaves
-/// the old one in force. Port sets stay those of the start (1.2 never re-read them).
-fn reload(mode: LegacyMode, config_path: &Path, r: &mut respond::Responder, out: &Out) {
-    let cfg = match load_config(config_path, mode) {
+/// Keys a SIGHUP cannot apply in 1.2 mode: the port settings (1.2 never re-read them),
+/// BLOCKED_FILE (it holds the instance lock) and the store's path.
+pub const NOT_RELOADABLE: &[&str] = &[
+    "TCP_PORTS",
+    "UDP_PORTS",
+    "ADVANCED_PORTS_TCP",
+    "ADVANCED_PORTS_UDP",
+    "ADVANCED_EXCLUDE_TCP",
+    "ADVANCED_EXCLUDE_UDP",
+    "BLOCKED_FILE",
+    "BLOCK_STATE_FILE",
+];
+
+/// SIGHUP: re-read the config and the ignore file and apply every key that can change
+/// (a config that cannot be used leaves the old one in force); the keys that cannot
+/// change are named.
+fn reload(
+    mode: LegacyMode,
+    config_path: &Path,
+    old: Config,
+    pipe: &Pipeline,
+    ignore: &Mutex<files::IgnoreWatch>,
+    out: &Out,
+) -> Config {
+    let fail = |why: &str| {
+        out.notice(Legacy::Admin(&format!(
+            "ERROR: reload failed, keeping the old configuration: {why}"
+        )));
+    };
+    let mut cfg = match load_config(config_path, mode) {
         Ok(c) => c,
         Err(e) => {
             let why = match e {
@@ -451,32 +554,64 @@ fn reload(mode: LegacyMode, config_path: &Path, r: &mut respond::Responder, out:
                 LoadError::Broken(m) => m,
                 LoadError::Mandatory(k) => format!("{k} is not set"),
             };
-            out.notice(Legacy::Admin(&format!(
-                "ERROR: reload failed, keeping the old configuration: {why}"
-            )));
-            return;
+            fail(&why);
+            return old;
         }
     };
     for w in &cfg.warnings {
         out.notice(Legacy::Admin(w));
     }
-    let proto = mode.proto();
-    let changed = if mode.is_advanced() {
-        let n = |c: &Config| match proto {
-            Proto::Tcp => (c.advanced_ports_tcp, c.advanced_exclude_tcp.clone()),
-            Proto::Udp => (c.advanced_ports_udp, c.advanced_exclude_udp.clone()),
-        };
-        n(&cfg) != n(r.config())
+    let kept = pipeline::kept_keys(&old, &cfg, NOT_RELOADABLE);
+    cfg.tcp_ports = old.tcp_ports.clone();
+    cfg.udp_ports = old.udp_ports.clone();
+    cfg.advanced_ports_tcp = old.advanced_ports_tcp;
+    cfg.advanced_ports_udp = old.advanced_ports_udp;
+    cfg.advanced_exclude_tcp = old.advanced_exclude_tcp.clone();
+    cfg.advanced_exclude_udp = old.advanced_exclude_udp.clone();
+    cfg.blocked_file = old.blocked_file.clone();
+    cfg.block_state_file = old.block_state_file.clone();
+    let history = if cfg.history_file != old.history_file {
+        match cfg.history_file.as_ref().map(|p| files::open_history(p)) {
+            Some(Ok(h)) => Some(h),
+            Some(Err(e)) => {
+                fail(&format!("cannot open the history file: {e}"));
+                return old;
+            }
+            None => None,
+        }
     } else {
-        listed(&cfg, proto) != listed(r.config(), proto)
+        None
     };
-    if changed {
-        out.notice(Legacy::Admin(
-            "the port settings changed; they take effect at the next restart",
-        ));
+    let mut ignore = pipeline::lock(ignore);
+    if let Some(p) = &cfg.ignore_file {
+        ignore.set_path(p);
     }
-    r.reload(cfg);
+    for p in ignore.refresh(true) {
+        out.notice(Legacy::Admin(&p));
+    }
+    ignore.changed();
+    let list = ignore.list().cloned().unwrap_or_default();
+    if let Err(why) = daemon::reload_blocking(&old, &cfg, &list, pipe, &out.logger()) {
+        fail(&why);
+        return old;
+    }
+    {
+        let mut e = pipe.engine();
+        e.reconfigure(pipeline::rules(&cfg, Policy::Legacy(mode), true));
+        e.set_ignore(ignore.engine_view());
+    }
+    pipe.executor().reconfigure(Actions::of(&cfg), None);
+    if let Some(h) = history {
+        pipe.executor().set_history(h);
+    }
+    if !kept.is_empty() {
+        out.notice(Legacy::Admin(&format!(
+            "reload: {} cannot change while running; the old value stays until the next restart",
+            kept.join(", ")
+        )));
+    }
     out.notice(Legacy::Admin("configuration and ignore file reloaded"));
+    cfg
 }
 
 #[cfg(test)]

@@ -138,6 +138,35 @@ pub enum Line<'a> {
         ip: IpAddr,
         what: &'a str,
     },
+    /// The SCAN_TRIGGER table is full (said once).
+    TriggerTableFull {
+        cap: usize,
+    },
+    /// The rate limit held malformed-packet lines back.
+    MalformedSuppressed {
+        suppressed: u64,
+        total: u64,
+    },
+    /// A legacy command ended with a failure status (its stderr kept).
+    CommandStatus {
+        status: i32,
+        cmd: &'a str,
+        stderr: &'a str,
+    },
+    /// `--replay`: what the blocklist would do with a detection.
+    WouldBlock {
+        result: &'a Result<crate::blocklist::Placed, crate::blocklist::Refusal>,
+    },
+    /// SIGHUP applied the new configuration.
+    Reloaded,
+    /// SIGHUP: keys that cannot change while running kept their old value.
+    ReloadKept {
+        keys: &'a str,
+    },
+    /// SIGHUP: the new configuration could not be used.
+    ReloadFailed {
+        why: &'a str,
+    },
     /// The store's blocks were applied again to a backend (start, reapply, after a flush).
     Reasserted {
         count: usize,
@@ -202,6 +231,42 @@ impl fmt::Display for Line<'_> {
             }
             Line::CapHit { ip, what } => {
                 write!(f, "attackalert: Host {ip} not blocked: {what}")
+            }
+            Line::TriggerTableFull { cap } => write!(
+                f,
+                "adminalert: the SCAN_TRIGGER table is full ({cap} sources); the oldest are forgotten"
+            ),
+            Line::MalformedSuppressed { suppressed, total } => write!(
+                f,
+                "{suppressed} more malformed packets were not logged ({total} in all)"
+            ),
+            Line::CommandStatus { status, cmd, stderr } => {
+                write!(f, "adminalert: command exited with status {status}: \"{cmd}\"")?;
+                if !stderr.is_empty() {
+                    write!(f, ": {stderr}")?;
+                }
+                Ok(())
+            }
+            Line::WouldBlock { result } => match result {
+                Ok(p) => write!(
+                    f,
+                    "replay: would block {} {} via {}",
+                    p.net,
+                    match p.timeout {
+                        Some(d) => format!("for {}", crate::config::format_duration(d)),
+                        None => "permanently".to_string(),
+                    },
+                    p.held_by.join(",")
+                ),
+                Err(r) => write!(f, "replay: would not block: {r}"),
+            },
+            Line::Reloaded => f.write_str("Configuration and ignore file reloaded"),
+            Line::ReloadKept { keys } => write!(
+                f,
+                "adminalert: reload: {keys} cannot change while running; the old value stays until the next restart"
+            ),
+            Line::ReloadFailed { why } => {
+                write!(f, "reload failed, keeping the old config: {why}")
             }
             Line::Reasserted { count, how } => {
                 write!(f, "adminalert: {count} blocks re-asserted in {how}")

@@ -235,7 +235,7 @@ impl BlockedFile {
     /// Rewrites the whole file atomically (after a block was lifted).
     pub fn rewrite(&mut self, ips: &[IpAddr]) -> io::Result<()> {
         let data: Vec<u8> = ips.iter().flat_map(|ip| record(*ip)).collect();
-        crate::respond::atomic_write(&self.path, &data, 0o600)?;
+        crate::fsutil::atomic_write(&self.path, &data, 0o600)?;
         self.file = open_append(&self.path)?;
         Ok(())
     }

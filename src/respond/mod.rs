@@ -1,94 +1,165 @@
-//! From an event to its outcome: the rule engine of compat.md §5, in order.
+//! The executor: carries out the engine's decisions.
 //!
-//! In: [`Event`]s (a classified probe with its time). Out: log lines, history lines, the
-//! block cache and BLOCKED_FILE, and the configured actions (hosts.deny, legacy
-//! commands, typed backends). The order per event: service check (stealth), ignore
-//! list, SCAN_TRIGGER, local check, banner (connect), BLOCK_x, already blocked, actions,
-//! then the scan line. It never reads packets and never parses config.
+//! In: [`Decision`]s (with the connect-mode peer, for the banner), in groups as they
+//! arrive. Out: the lines (2.x scan lines, 1.2 syslog lines), the history and blocked
+//! files, hosts.deny lines, legacy `KILL_*` commands through the one runner
+//! (`portsentry-exec`), typed blocks through the [`Blocklist`]; and feedback to the
+//! engine when a response failed.
+//!
+//! Rules: the steps of one decision run in their order. A decision whose actions exec a
+//! command is handed to a worker thread, so a slow command delays only the remaining
+//! steps of its own host; later decisions for a host that is busy wait behind it, in
+//! order. The typed blocks of every other decision of a group become one
+//! [`Blocklist::block_many`] call (one backend batch, one store fsync). With `dry_run`
+//! (`--replay`) nothing is run or written: actions count as done and the typed-block
+//! step prints what the blocklist would do. Must not: decide anything the engine
+//! decides, or read packets. The behaviour is `docs/compat.md` §5–§7 (2.x) and
+//! §10.5–§10.7 (1.2).
 
-pub mod blocking;
-pub mod command;
 pub mod files;
-pub mod hosts_deny;
 pub mod resolve;
-pub mod service;
+#[cfg(test)]
+mod tests;
 
-use std::collections::HashSet;
-use std::io::Write;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
+use portsentry_exec::{Program, Spec, Stdout};
+
+use crate::blocklist::{Blocklist, Preview, Request};
 use crate::capture::Conn;
-use crate::config::{Config, IgnoreList};
-use crate::detect::Trigger;
-use crate::logging::lines::{Flag, Line, Outcome, ScanLine};
+use crate::config::{Config, Template};
+use crate::engine::{Action, Decision, Outcome, Say, Settle, Step};
+use crate::legacy::files::Blocked;
+use crate::logging::legacy::{history_line, Legacy};
+use crate::logging::lines::{Flag, Line, Outcome as Flags, ScanLine};
 use crate::logging::Logger;
-use crate::model::scan::{IpOpts, ScanKind};
-use crate::model::{BlockMode, Proto};
+use crate::model::{IpOpts, LegacyMode, Proto, ScanKind};
 use crate::packet::Skip;
 
-/// One detection event.
-#[derive(Debug)]
-pub struct Event {
-    pub ts: SystemTime,
-    pub proto: Proto,
-    pub src: IpAddr,
-    /// The address the probe was sent to (connect mode: the real local address).
-    pub dst: IpAddr,
-    pub port: u16,
-    pub kind: ScanKind,
-    pub ip_opts: IpOpts,
-    /// Connect mode: the peer to answer with PORT_BANNER.
+/// How long a legacy command may run before its process group is killed.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(30);
+/// Worker threads for hosts whose commands run at most at once; beyond that, commands
+/// run on the executor thread itself (capture is never held up either way).
+const MAX_WORKERS: usize = 256;
+/// Malformed-packet lines per minute before they are only counted.
+const MALFORMED_PER_MINUTE: u32 = 5;
+
+/// What the actions need from the config; replaced as a whole on reload.
+#[derive(Debug, Clone)]
+pub struct Actions {
+    /// KILL_HOSTS_DENY as the legacy action (not when the hosts-deny backend runs).
+    pub hosts_deny: Option<Template>,
+    pub hosts_deny_file: PathBuf,
+    pub route: Option<Template>,
+    pub route_remove: Option<Template>,
+    pub run_cmd: Option<Template>,
+    pub banner: Option<String>,
+    /// The IGNORE_FILE path as configured (for the 2.x verbose line).
+    pub ignore_file: String,
+}
+
+impl Actions {
+    pub fn of(cfg: &Config) -> Actions {
+        Actions {
+            hosts_deny: cfg.legacy_hosts_deny().cloned(),
+            hosts_deny_file: cfg.hosts_deny_file.clone(),
+            route: cfg.kill_route.clone(),
+            route_remove: cfg.kill_route_remove.clone(),
+            run_cmd: cfg.kill_run_cmd.clone(),
+            banner: cfg.port_banner.clone(),
+            ignore_file: cfg
+                .ignore_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether `a` execs a command (and so runs on a worker).
+    fn execs(&self, a: Action) -> bool {
+        match a {
+            Action::Route => self.route.is_some(),
+            Action::RunCmd => self.run_cmd.is_some(),
+            Action::HostsDeny | Action::Block => false,
+        }
+    }
+}
+
+/// Where the results of events are recorded, per dialect.
+pub enum Records {
+    /// 2.x: HISTORY_FILE gets every scan line, BLOCKED_FILE the binary block cache.
+    V2 {
+        history: Option<files::AppendFile>,
+        blocked_file: Option<files::BlockedFile>,
+        stamper: files::Stamper,
+        buf: String,
+    },
+    /// 1.2: the history line and the `.mode` blocked file for each blocked host.
+    Legacy {
+        mode: LegacyMode,
+        history: files::AppendFile,
+        blocked: Blocked,
+    },
+    /// `--replay`: nothing is written.
+    None,
+}
+
+impl Records {
+    pub fn v2(
+        history: Option<files::AppendFile>,
+        blocked_file: Option<files::BlockedFile>,
+    ) -> Records {
+        Records::V2 {
+            history,
+            blocked_file,
+            stamper: files::Stamper::default(),
+            buf: String::with_capacity(512),
+        }
+    }
+}
+
+/// What runs the blocks: the blocklist, or (replay) a preview of it.
+pub enum Blocking {
+    None,
+    Live(Arc<Mutex<Blocklist>>),
+    Preview(Preview),
+}
+
+/// Told to the engine: the response to this host failed, so it is not blocked.
+pub type Feedback = Arc<dyn Fn(IpAddr) + Send + Sync>;
+
+/// One decision on its way through the executor.
+pub struct Job {
+    pub decision: Decision,
     pub conn: Option<Conn>,
+    /// The next step to run.
+    pos: usize,
+    results: Vec<bool>,
+    settled: Option<bool>,
+    name: Option<String>,
 }
 
-/// Run-time switches from the command line.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub local_check: bool,
-    pub service_check: bool,
-    /// `$MODE$`: `stealth` or `connect`.
-    pub mode_word: &'static str,
-    /// `--replay`: print what would happen, run and write nothing.
-    pub dry_run: bool,
-}
-
-/// Writes `data` to `path` atomically: temp file in the same directory, fsync, rename,
-/// directory fsync.
-pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    let res = f
-        .write_all(data)
-        .and_then(|_| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+impl Job {
+    pub fn new(decision: Decision, conn: Option<Conn>) -> Job {
+        Job {
+            decision,
+            conn,
+            pos: 0,
+            results: Vec::new(),
+            settled: None,
+            name: None,
+        }
     }
-    res?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+
+    fn src(&self) -> IpAddr {
+        self.decision.event.src
     }
-    Ok(())
 }
 
-/// Rate limit for malformed-packet lines: a few per minute, then a summary.
 struct Malformed {
     window: Option<Instant>,
     shown: u32,
@@ -96,182 +167,594 @@ struct Malformed {
     total: u64,
 }
 
-const MALFORMED_PER_MINUTE: u32 = 5;
-
-/// The per-event pipeline and its state.
-pub struct Responder {
-    cfg: Config,
-    ignore: IgnoreList,
+/// The executor's state, shared with its workers.
+struct Inner {
     log: Arc<Logger>,
-    trigger: Trigger,
-    blocked: HashSet<IpAddr>,
-    blocked_file: Option<files::BlockedFile>,
-    history: Option<files::AppendFile>,
-    /// Stealth mode with the service check on only.
-    service: Option<service::ServiceCheck>,
-    settings: Settings,
-    malformed: Malformed,
-    resolver: resolve::Resolver,
-    /// Typed backends and the block store, when BLOCK_BACKEND is set.
-    blocking: Option<blocking::Blocking>,
-    stamper: files::Stamper,
-    line_buf: String,
+    legacy: Option<LegacyMode>,
+    /// `$MODE$`: `stealth`/`connect`, or the 1.2 mode word.
+    mode_word: &'static str,
+    /// Where legacy commands' stdout goes (2.x: ours; 1.2: /dev/null).
+    stdout: Stdout,
+    dry_run: bool,
+    actions: RwLock<Arc<Actions>>,
+    records: Mutex<Records>,
+    blocking: RwLock<Blocking>,
+    feedback: Feedback,
+    resolver: Mutex<resolve::Resolver>,
+    malformed: Mutex<Malformed>,
+    /// Hosts with a decision on a worker, and the decisions waiting behind it.
+    busy: Mutex<HashMap<IpAddr, VecDeque<Job>>>,
 }
 
-/// Why the responder could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{path}: cannot open the history file: {source}")]
-    History {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: cannot open the blocked file: {source}")]
-    Blocked {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Blocking(#[from] blocking::StartError),
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Responder {
-    /// Opens HISTORY_FILE and BLOCKED_FILE (unless `settings.dry_run`) and loads the
-    /// block cache.
-    pub fn new(
-        cfg: Config,
-        ignore: IgnoreList,
-        log: Arc<Logger>,
-        settings: Settings,
-    ) -> Result<Responder, StartError> {
-        let mut blocked = HashSet::new();
-        let mut blocked_file = None;
-        let mut history = None;
-        if !settings.dry_run {
-            if let Some(p) = &cfg.history_file {
-                history =
-                    Some(
-                        files::AppendFile::open(p).map_err(|source| StartError::History {
-                            path: p.display().to_string(),
-                            source,
-                        })?,
-                    );
-            }
-            if let Some(p) = &cfg.blocked_file {
-                let (f, ips, note) =
-                    files::BlockedFile::open(p).map_err(|source| StartError::Blocked {
-                        path: p.display().to_string(),
-                        source,
-                    })?;
-                if let Some(n) = note {
-                    log.error(n);
-                }
-                blocked = ips;
-                blocked_file = Some(f);
-            }
-        }
-        let blocking = if cfg.block_backend.is_empty() || settings.dry_run {
-            None
-        } else {
-            let b = blocking::Blocking::start(&cfg, log.clone(), blocking::unix_now())?;
-            // BLOCKED_FILE is the 2.x view of the store.
-            let active: HashSet<IpAddr> = b.store().active().map(|r| r.net.addr()).collect();
-            if active != blocked {
-                blocked = active;
-                if let Some(f) = &mut blocked_file {
-                    let ips: Vec<IpAddr> = blocked.iter().copied().collect();
-                    if let Err(e) = f.rewrite(&ips) {
-                        log.error(format!("cannot rewrite the blocked file: {e}"));
-                    }
-                }
-            }
-            Some(b)
-        };
-        Ok(Responder {
-            blocking,
-            stamper: files::Stamper::default(),
-            line_buf: String::with_capacity(512),
-            trigger: Trigger::new(cfg.scan_trigger, crate::detect::DEFAULT_CAP),
-            cfg,
-            ignore,
-            log,
-            blocked,
-            blocked_file,
-            history,
-            service: (settings.service_check && settings.mode_word == "stealth")
-                .then(|| service::ServiceCheck::new(Duration::from_secs(1))),
-            settings,
-            resolver: resolve::Resolver::new(Duration::from_millis(500)),
-            malformed: Malformed {
+/// The executor. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Executor(Arc<Inner>);
+
+/// How the executor is set up.
+pub struct Setup {
+    pub log: Arc<Logger>,
+    /// `None` for 2.x.
+    pub legacy: Option<LegacyMode>,
+    pub mode_word: &'static str,
+    pub dry_run: bool,
+    pub actions: Actions,
+    pub records: Records,
+    pub blocking: Blocking,
+    pub feedback: Feedback,
+}
+
+impl Executor {
+    pub fn new(s: Setup) -> Executor {
+        Executor(Arc::new(Inner {
+            stdout: if s.legacy.is_some() {
+                Stdout::Null
+            } else {
+                Stdout::Inherit
+            },
+            log: s.log,
+            legacy: s.legacy,
+            mode_word: s.mode_word,
+            dry_run: s.dry_run,
+            actions: RwLock::new(Arc::new(s.actions)),
+            records: Mutex::new(s.records),
+            blocking: RwLock::new(s.blocking),
+            feedback: s.feedback,
+            resolver: Mutex::new(resolve::Resolver::new(Duration::from_millis(500))),
+            malformed: Mutex::new(Malformed {
                 window: None,
                 shown: 0,
                 suppressed: 0,
                 total: 0,
-            },
-        })
+            }),
+            busy: Mutex::new(HashMap::new()),
+        }))
     }
 
-    /// Applies a reloaded config and ignore list (SIGHUP).
-    pub fn reload(&mut self, cfg: Config, ignore: IgnoreList) {
-        if cfg.scan_trigger != self.cfg.scan_trigger {
-            self.trigger.reset(cfg.scan_trigger);
+    fn actions(&self) -> Arc<Actions> {
+        self.0
+            .actions
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Reload: new actions, and (2.x) the history and blocked files at new paths.
+    pub fn reconfigure(&self, actions: Actions, records: Option<Records>) {
+        if let Ok(mut a) = self.0.actions.write() {
+            *a = Arc::new(actions);
         }
-        self.cfg = cfg;
-        self.ignore = ignore;
+        if let Some(r) = records {
+            *lock(&self.0.records) = r;
+        }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.cfg
+    /// 1.2 mode: HISTORY_FILE at a new path (reload).
+    pub fn set_history(&self, h: files::AppendFile) {
+        if let Records::Legacy { history, .. } = &mut *lock(&self.0.records) {
+            *history = h;
+        }
     }
 
-    /// Whether [`Responder::tick`] has work (expiry, reconcile).
-    pub fn needs_tick(&self) -> bool {
-        self.blocking.is_some()
+    /// Typed blocking turned on, off or replaced (reload).
+    pub fn set_blocking(&self, b: Blocking) {
+        if let Ok(mut g) = self.0.blocking.write() {
+            *g = b;
+        }
     }
 
-    /// Periodic work: expired blocks lifted (and KILL_ROUTE_REMOVE run), CLI changes
-    /// followed, vanished firewall objects restored; the block cache and BLOCKED_FILE
-    /// follow.
-    pub fn tick(&mut self) {
-        let Some(b) = &mut self.blocking else {
+    /// The blocklist, if typed blocking runs.
+    pub fn blocklist(&self) -> Option<Arc<Mutex<Blocklist>>> {
+        match &*self.0.blocking.read().unwrap_or_else(|p| p.into_inner()) {
+            Blocking::Live(b) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    /// Runs a group of decisions (everything that was waiting). See the module
+    /// documentation for the order and the batching.
+    pub fn run_group(&self, jobs: Vec<Job>) {
+        let actions = self.actions();
+        let mut inline = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let ip = job.src();
+            let mut busy = lock(&self.0.busy);
+            if let Some(q) = busy.get_mut(&ip) {
+                q.push_back(job);
+                continue;
+            }
+            let execs = job.decision.steps.iter().any(|s| match s {
+                Step::Act(a) => actions.execs(*a),
+                _ => false,
+            });
+            if execs && !self.0.dry_run && busy.len() < MAX_WORKERS {
+                busy.insert(ip, VecDeque::new());
+                drop(busy);
+                let me = self.clone();
+                std::thread::spawn(move || me.worker(job));
+            } else {
+                drop(busy);
+                inline.push(job);
+            }
+        }
+        // Every inline job up to its typed block, the blocks of all of them at once, then
+        // the rest of each.
+        let mut parked = Vec::new();
+        for mut job in inline {
+            if self.advance(&mut job, &actions, true) {
+                parked.push(job);
+            }
+        }
+        if parked.is_empty() {
             return;
+        }
+        let oks = self.block_group(&parked);
+        for (mut job, ok) in parked.into_iter().zip(oks) {
+            job.results.push(ok);
+            job.pos += 1;
+            self.advance(&mut job, &actions, false);
+        }
+    }
+
+    /// Runs every step of one decision now (workers, tests, replay).
+    pub fn run_one(&self, mut job: Job) {
+        let actions = self.actions();
+        while self.advance(&mut job, &actions, true) {
+            let ok = self.block_group(std::slice::from_ref(&job))[0];
+            job.results.push(ok);
+            job.pos += 1;
+        }
+    }
+
+    /// A worker: this host's decision, then those that queued behind it.
+    fn worker(&self, first: Job) {
+        let ip = first.src();
+        let mut job = first;
+        loop {
+            self.run_one(job);
+            let mut busy = lock(&self.0.busy);
+            match busy.get_mut(&ip).and_then(|q| q.pop_front()) {
+                Some(next) => job = next,
+                None => {
+                    busy.remove(&ip);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hosts with a decision still running on a worker.
+    pub fn busy_hosts(&self) -> usize {
+        lock(&self.0.busy).len()
+    }
+
+    /// Runs steps from `job.pos`; with `stop_at_block`, stops before a typed-block step
+    /// and returns true.
+    fn advance(&self, job: &mut Job, actions: &Actions, stop_at_block: bool) -> bool {
+        while let Some(step) = job.decision.steps.get(job.pos).copied() {
+            if step == Step::Act(Action::Block) && stop_at_block {
+                return true;
+            }
+            self.step(job, actions, step);
+            job.pos += 1;
+        }
+        false
+    }
+
+    /// The typed blocks of a group: one request per job, one blocklist call.
+    fn block_group(&self, jobs: &[Job]) -> Vec<bool> {
+        let reqs: Vec<Request> = jobs
+            .iter()
+            .map(|j| {
+                let e = &j.decision.event;
+                Request::detection(
+                    e.src,
+                    portsentry_blocker::Reason {
+                        protocol: e.proto.to_string(),
+                        port: e.port,
+                        scan: e.kind.to_string(),
+                    },
+                )
+            })
+            .collect();
+        let blocking = self.0.blocking.read().unwrap_or_else(|p| p.into_inner());
+        match &*blocking {
+            Blocking::None => vec![self.0.dry_run; jobs.len()],
+            Blocking::Live(b) => lock(b)
+                .block_many(reqs)
+                .into_iter()
+                .map(|r| r.is_ok())
+                .collect(),
+            Blocking::Preview(p) => reqs
+                .iter()
+                .map(|r| {
+                    let res = p.preview(r);
+                    self.0.log.notice(Line::WouldBlock { result: &res });
+                    res.is_ok()
+                })
+                .collect(),
+        }
+    }
+
+    fn name(&self, job: &mut Job) -> String {
+        if let Some(n) = &job.name {
+            return n.clone();
+        }
+        let ip = job.src();
+        let n = if job.decision.resolve {
+            lock(&self.0.resolver).name(ip)
+        } else {
+            ip.to_string()
         };
-        let ch = b.tick(blocking::unix_now());
-        if ch.lifted.is_empty() && ch.added.is_empty() {
+        job.name = Some(n.clone());
+        n
+    }
+
+    fn step(&self, job: &mut Job, actions: &Actions, step: Step) {
+        match step {
+            Step::Say(s) => self.say(job, actions, s),
+            Step::Banner => {
+                if let (Some(conn), Some(b)) = (job.conn.take(), actions.banner.as_ref()) {
+                    conn.answer(b.as_bytes());
+                }
+            }
+            Step::Act(a) => {
+                let ok = self.act(job, actions, a);
+                job.results.push(ok);
+            }
+            Step::Settle(s) => self.settle(job, s),
+            Step::ScanLine {
+                ignored,
+                triggered,
+                noblock,
+                blocked,
+            } => {
+                let blocked = blocked.unwrap_or(Flag::from(job.settled.unwrap_or(false)));
+                let flags = Flags {
+                    ignored,
+                    triggered,
+                    noblock,
+                    blocked,
+                };
+                self.scan_line(job, flags);
+            }
+        }
+    }
+
+    fn say(&self, job: &mut Job, actions: &Actions, s: Say) {
+        let log = &self.0.log;
+        let e = job.decision.event;
+        let ip = e.src;
+        match s {
+            Say::ServiceRunning => log.notice(Line::ServiceRunning { ip, port: e.port }),
+            Say::IgnoredHost => log.verbose(Line::IgnoredHost {
+                ip,
+                file: &actions.ignore_file,
+            }),
+            Say::SameAddress => log.debug(Line::SameAddress {
+                src: ip,
+                dst: e.dst,
+            }),
+            Say::AlreadyBlocked => log.notice(Line::AlreadyBlocked { ip }),
+            Say::TriggerTableFull => {
+                let line = Line::TriggerTableFull {
+                    cap: crate::engine::DEFAULT_CAP,
+                };
+                if self.0.legacy.is_some() {
+                    log.notice(line);
+                } else {
+                    log.error(line);
+                }
+            }
+            Say::NoIgnoreFile => log.notice(Legacy::NoIgnoreFile),
+            Say::EventLine => {
+                let name = self.name(job);
+                let name = name.as_str();
+                let port = e.port;
+                if e.connect {
+                    log.notice(Legacy::Connect {
+                        name,
+                        ip,
+                        proto: e.proto,
+                        port,
+                    });
+                } else {
+                    match (e.proto, e.kind) {
+                        (Proto::Udp, _) | (_, ScanKind::Udp) => {
+                            log.notice(Legacy::UdpScan { name, ip, port })
+                        }
+                        (Proto::Tcp, kind) => log.notice(Legacy::Stealth {
+                            kind,
+                            name,
+                            ip,
+                            port,
+                        }),
+                    }
+                }
+            }
+            Say::IpOptions => {
+                let name = self.name(job);
+                if e.ip_opts == IpOpts::Set {
+                    log.notice(Legacy::IpOptions {
+                        name: &name,
+                        ip,
+                        proto: e.proto,
+                        port: e.port,
+                    });
+                }
+            }
+            Say::AlreadyBlockedLegacy => {
+                if e.connect {
+                    log.notice(Legacy::AlreadyBlockedConnect { ip });
+                } else {
+                    let name = self.name(job);
+                    log.notice(Legacy::AlreadyBlockedStealth { name: &name, ip });
+                }
+            }
+            Say::IgnoringResponse => log.notice(Legacy::IgnoringResponse(e.proto)),
+        }
+    }
+
+    /// An admin diagnostic in the dialect's words.
+    fn problem(&self, text: &str) {
+        if self.0.legacy.is_some() {
+            self.0.log.notice(Legacy::Admin(text));
+        } else {
+            self.0.log.error(text);
+        }
+    }
+
+    fn act(&self, job: &mut Job, actions: &Actions, a: Action) -> bool {
+        let e = job.decision.event;
+        let (ip, port) = (e.src, e.port);
+        let log = &self.0.log;
+        match a {
+            Action::HostsDeny => {
+                let Some(t) = &actions.hosts_deny else {
+                    return true;
+                };
+                let line = t.render(ip, port, self.0.mode_word);
+                let res = if self.0.dry_run {
+                    Ok(portsentry_hosts_deny::Added::Added)
+                } else {
+                    portsentry_hosts_deny::add_line(&actions.hosts_deny_file, &line)
+                };
+                match (res, self.0.legacy) {
+                    (Ok(_), Some(_)) => {
+                        log.notice(Legacy::BlockedWrappers { ip, line: &line });
+                        true
+                    }
+                    (Ok(portsentry_hosts_deny::Added::Added), None) => {
+                        log.notice(Line::BlockedWrappers { ip, line: &line });
+                        true
+                    }
+                    (Ok(portsentry_hosts_deny::Added::AlreadyThere), None) => {
+                        log.notice(Line::AlreadyInHostsDeny { ip });
+                        true
+                    }
+                    (Err(err), _) => {
+                        let why = chain(&err);
+                        let text = format!(
+                            "cannot add \"{line}\" to {}: {why}",
+                            actions.hosts_deny_file.display()
+                        );
+                        if self.0.legacy.is_some() {
+                            self.problem(&format!("ERROR: {text}"));
+                        } else {
+                            self.problem(&text);
+                        }
+                        false
+                    }
+                }
+            }
+            Action::Route => match &actions.route {
+                None => true,
+                Some(t) => {
+                    let cmd = t.render(ip, port, self.0.mode_word);
+                    self.command(&cmd, |log, cmd| match self.0.legacy {
+                        Some(_) => log.notice(Legacy::BlockedRoute { ip, cmd }),
+                        None => log.notice(Line::BlockedRoute { ip, cmd }),
+                    })
+                }
+            },
+            Action::RunCmd => match &actions.run_cmd {
+                None => self.0.legacy.is_some(),
+                Some(t) => {
+                    let cmd = t.render(ip, port, self.0.mode_word);
+                    self.command(&cmd, |log, cmd| match self.0.legacy {
+                        Some(_) => log.notice(Legacy::ExternalCommand { ip, cmd }),
+                        None => log.notice(Line::ExternalCommand { ip, cmd }),
+                    })
+                }
+            },
+            // Only reached when a decision runs step by step outside a group.
+            Action::Block => self.block_group(std::slice::from_ref(job))[0],
+        }
+    }
+
+    /// Runs a legacy command string. A command that started counts as success (as in
+    /// 2.x and 1.2): `started` logs its line; in 1.2 mode a failed status is reported
+    /// after it.
+    fn command(&self, cmd: &str, started: impl Fn(&Logger, &str)) -> bool {
+        if self.0.dry_run {
+            started(&self.0.log, cmd);
+            return true;
+        }
+        let program = Program::Shell(cmd.to_string());
+        let spec = Spec {
+            stdout: self.0.stdout,
+            keep_stderr: self.0.legacy.is_none(),
+            ..Spec::new(&program, COMMAND_LIMIT)
+        };
+        match portsentry_exec::run(&spec) {
+            Ok(ran) => {
+                started(&self.0.log, cmd);
+                if ran.status.is_none() {
+                    self.problem(&format!(
+                        "command did not end within {} seconds and was killed: \"{cmd}\"",
+                        COMMAND_LIMIT.as_secs()
+                    ));
+                } else if let Some(code) = ran.failed_code() {
+                    match self.0.legacy {
+                        Some(_) => self
+                            .0
+                            .log
+                            .notice(Legacy::CommandStatus { status: code, cmd }),
+                        None => self.0.log.error(Line::CommandStatus {
+                            status: code,
+                            cmd,
+                            stderr: &ran.stderr,
+                        }),
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                match self.0.legacy {
+                    Some(_) => self.problem(&format!("ERROR: cannot run command \"{cmd}\": {e}")),
+                    None => self.problem(&format!("cannot run \"{cmd}\": {e}")),
+                }
+                false
+            }
+        }
+    }
+
+    fn settle(&self, job: &mut Job, s: Settle) {
+        let ok = match s {
+            Settle::AnyOf => job.results.iter().any(|r| *r),
+            Settle::AllOf => job.results.iter().all(|r| *r),
+            Settle::Record => true,
+        };
+        job.settled = Some(ok);
+        let ip = job.src();
+        if !ok {
+            (self.0.feedback)(ip);
+            match self.0.legacy {
+                Some(mode) => {
+                    let name = self.name(job);
+                    self.0.log.notice(Legacy::CouldNotBlock {
+                        mode,
+                        name: &name,
+                        ip,
+                    });
+                }
+                None => self.0.log.notice(Line::DisposeError { ip }),
+            }
             return;
         }
-        for ip in &ch.lifted {
-            self.blocked.remove(ip);
-            if let Some(t) = self.cfg.kill_route_remove.clone() {
-                let cmd = t.render(*ip, 0, self.settings.mode_word);
-                self.run_legacy(&cmd);
+        let name = self.name(job);
+        let e = job.decision.event;
+        let mut records = lock(&self.0.records);
+        match &mut *records {
+            Records::V2 { blocked_file, .. } => {
+                if let Some(f) = blocked_file {
+                    if let Err(err) = f.append(ip) {
+                        self.0
+                            .log
+                            .error(format!("cannot record the block of {ip}: {err}"));
+                    }
+                }
             }
+            Records::Legacy {
+                history, blocked, ..
+            } => {
+                let line = history_line(e.ts.into(), &name, ip, e.port, e.proto);
+                if let Err(err) = blocked.append(ip, &line) {
+                    self.0.log.notice(Legacy::Admin(&format!(
+                        "ERROR: cannot write blocked file {}: {err}",
+                        blocked.path().display()
+                    )));
+                }
+                if let Err(err) = history.write_line(&line) {
+                    self.0.log.notice(Legacy::Admin(&format!(
+                        "ERROR: cannot write history file {}: {err}",
+                        history.path().display()
+                    )));
+                }
+            }
+            Records::None => {}
         }
-        self.blocked.extend(ch.added.iter().copied());
-        if let Some(f) = &mut self.blocked_file {
-            let ips: Vec<IpAddr> = self.blocked.iter().copied().collect();
-            if let Err(e) = f.rewrite(&ips) {
-                self.log
-                    .error(format!("cannot rewrite the blocked file: {e}"));
+    }
+
+    fn scan_line(&self, job: &mut Job, outcome: Flags) {
+        use std::fmt::Write as _;
+        let name = self.name(job);
+        let e = job.decision.event;
+        let line = ScanLine {
+            src: e.src,
+            name: &name,
+            proto: e.proto,
+            port: e.port,
+            kind: e.kind,
+            ip_opts: e.ip_opts,
+            outcome,
+        };
+        let mut records = lock(&self.0.records);
+        match &mut *records {
+            Records::V2 {
+                history,
+                stamper,
+                buf,
+                ..
+            } => {
+                // One buffer, reused: `<timestamp> <scan line>`; the log gets the part
+                // after the timestamp.
+                buf.clear();
+                if history.is_some() {
+                    stamper.write(e.ts, buf);
+                    buf.push(' ');
+                }
+                let start = buf.len();
+                let _ = write!(buf, "{line}");
+                self.0.log.notice(&buf[start..]);
+                if let Some(h) = history {
+                    if let Err(err) = h.write_line(buf) {
+                        self.0
+                            .log
+                            .error(format!("{}: cannot write: {err}", h.path().display()));
+                    }
+                }
             }
+            _ => self.0.log.notice(line),
         }
     }
 
     /// Counts a malformed frame and logs it, rate-limited.
-    pub fn malformed(&mut self, skip: Skip) {
-        let m = &mut self.malformed;
+    pub fn malformed(&self, skip: Skip) {
+        let mut m = lock(&self.0.malformed);
         m.total += 1;
         let now = Instant::now();
         if m.window
             .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(60))
         {
             if m.suppressed > 0 {
-                self.log.error(format!(
-                    "{} more malformed packets were not logged ({} in all)",
-                    m.suppressed, m.total
-                ));
+                self.0.log.error(Line::MalformedSuppressed {
+                    suppressed: m.suppressed,
+                    total: m.total,
+                });
             }
             m.window = Some(now);
             m.shown = 0;
@@ -279,289 +762,102 @@ impl Responder {
         }
         if m.shown < MALFORMED_PER_MINUTE {
             m.shown += 1;
-            self.log.error(skip);
+            self.0.log.error(skip);
         } else {
             m.suppressed += 1;
         }
     }
 
-    /// At the end (shutdown, end of a replay): says how many malformed-packet lines the
-    /// rate limit held back.
-    pub fn finish(&mut self) {
-        if self.malformed.suppressed > 0 {
-            self.log.error(format!(
-                "{} more malformed packets were not logged ({} in all)",
-                self.malformed.suppressed, self.malformed.total
-            ));
-            self.malformed.suppressed = 0;
+    /// At the end (shutdown, end of a replay): waits briefly for workers, and says how
+    /// many malformed-packet lines the rate limit held back.
+    pub fn finish(&self, wait: Duration) {
+        let start = Instant::now();
+        while self.busy_hosts() > 0 && start.elapsed() < wait {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut m = lock(&self.0.malformed);
+        if m.suppressed > 0 {
+            self.0.log.error(Line::MalformedSuppressed {
+                suppressed: m.suppressed,
+                total: m.total,
+            });
+            m.suppressed = 0;
         }
     }
 
-    fn scan_line(&mut self, ev: &Event, name: &str, outcome: Outcome) {
-        use std::fmt::Write as _;
-        let line = ScanLine {
-            src: ev.src,
-            name,
-            proto: ev.proto,
-            port: ev.port,
-            kind: ev.kind,
-            ip_opts: ev.ip_opts,
-            outcome,
-        };
-        // One buffer, reused: `<timestamp> <scan line>`; stdout gets the part after the
-        // timestamp.
-        let mut buf = std::mem::take(&mut self.line_buf);
-        buf.clear();
-        if self.history.is_some() {
-            self.stamper.write(ev.ts, &mut buf);
-            buf.push(' ');
+    /// Blocks lifted by the blocklist (expiry, the CLI): KILL_ROUTE_REMOVE runs for each,
+    /// and the 2.x BLOCKED_FILE or the 1.2 blocked file forgets them. `active` is every
+    /// address still blocked (2.x rewrites its file from it).
+    pub fn lifted(&self, lifted: &[IpAddr], active: &HashSet<IpAddr>) {
+        if lifted.is_empty() {
+            return;
         }
-        let start = buf.len();
-        let _ = write!(buf, "{line}");
-        self.log.notice(&buf[start..]);
-        if let Some(h) = &mut self.history {
-            if let Err(e) = h.write_line(&buf) {
-                self.log
-                    .error(format!("{}: cannot write: {e}", h.path().display()));
+        let actions = self.actions();
+        if let Some(t) = &actions.route_remove {
+            for ip in lifted {
+                let cmd = t.render(*ip, 0, self.0.mode_word);
+                self.command(&cmd, |_, _| {});
             }
         }
-        self.line_buf = buf;
+        self.rewrite_blocked(lifted, active);
     }
 
-    /// Handles one event (compat.md §5).
-    pub fn handle(&mut self, mut ev: Event) {
-        let service_running = match (&mut self.service, &ev.conn) {
-            (Some(s), None) => s.is_running(ev.proto, ev.dst, ev.port),
-            _ => false,
-        };
-        if service_running {
-            self.log.notice(Line::ServiceRunning {
-                ip: ev.src,
-                port: ev.port,
-            });
-            return;
-        }
-        let name = if self.cfg.resolve_host {
-            self.resolver.name(ev.src)
-        } else {
-            ev.src.to_string()
-        };
-        // 1. ignore list
-        if self.ignore.contains(ev.src) {
-            let file = self
-                .cfg
-                .ignore_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            self.log.verbose(Line::IgnoredHost {
-                ip: ev.src,
-                file: &file,
-            });
-            self.scan_line(
-                &ev,
-                &name,
-                Outcome {
-                    ignored: Flag::True,
-                    triggered: Flag::Unset,
-                    noblock: Flag::Unset,
-                    blocked: Flag::Unset,
-                },
-            );
-            return;
-        }
-        // 2. SCAN_TRIGGER
-        let hit = self.trigger.hit(ev.src);
-        if hit.cap_reached {
-            self.log.error(format!(
-                "adminalert: the SCAN_TRIGGER table is full ({} sources); the oldest are forgotten",
-                crate::detect::DEFAULT_CAP
-            ));
-        }
-        if !hit.triggered {
-            self.scan_line(
-                &ev,
-                &name,
-                Outcome {
-                    ignored: Flag::False,
-                    triggered: Flag::False,
-                    noblock: Flag::Unset,
-                    blocked: Flag::Unset,
-                },
-            );
-            return;
-        }
-        // 3. local check
-        if self.settings.local_check && ev.src == ev.dst {
-            self.log.debug(Line::SameAddress {
-                src: ev.src,
-                dst: ev.dst,
-            });
-            self.scan_line(
-                &ev,
-                &name,
-                Outcome {
-                    ignored: Flag::True,
-                    triggered: Flag::True,
-                    noblock: Flag::True,
-                    blocked: Flag::False,
-                },
-            );
-            return;
-        }
-        // 4. banner (connect mode)
-        if let (Some(conn), Some(banner)) = (ev.conn.take(), self.cfg.port_banner.as_ref()) {
-            conn.answer(banner.as_bytes());
-        }
-        // 5. BLOCK_x = 0
-        let mode = match ev.proto {
-            Proto::Tcp => self.cfg.block_tcp,
-            Proto::Udp => self.cfg.block_udp,
-        };
-        if mode == BlockMode::LogOnly {
-            self.scan_line(
-                &ev,
-                &name,
-                Outcome {
-                    ignored: Flag::False,
-                    triggered: Flag::True,
-                    noblock: Flag::True,
-                    blocked: Flag::False,
-                },
-            );
-            return;
-        }
-        // 6. already blocked
-        if self.blocked.contains(&ev.src) {
-            self.log.notice(Line::AlreadyBlocked { ip: ev.src });
-            self.scan_line(
-                &ev,
-                &name,
-                Outcome {
-                    ignored: Flag::False,
-                    triggered: Flag::True,
-                    noblock: Flag::False,
-                    blocked: Flag::True,
-                },
-            );
-            return;
-        }
-        // 7. act
-        let ok = self.act(&ev, mode);
-        if ok {
-            self.blocked.insert(ev.src);
-            if let Some(f) = &mut self.blocked_file {
-                if let Err(e) = f.append(ev.src) {
-                    self.log
-                        .error(format!("cannot record the block of {}: {e}", ev.src));
+    /// Blocks added elsewhere (the CLI): 2.x's BLOCKED_FILE follows the store.
+    pub fn added(&self, active: &HashSet<IpAddr>) {
+        self.rewrite_blocked(&[], active);
+    }
+
+    fn rewrite_blocked(&self, lifted: &[IpAddr], active: &HashSet<IpAddr>) {
+        let mut records = lock(&self.0.records);
+        match &mut *records {
+            Records::V2 {
+                blocked_file: Some(f),
+                ..
+            } => {
+                let ips: Vec<IpAddr> = active.iter().copied().collect();
+                if let Err(e) = f.rewrite(&ips) {
+                    self.0
+                        .log
+                        .error(format!("cannot rewrite the blocked file: {e}"));
                 }
             }
-        } else {
-            self.log.notice(Line::DisposeError { ip: ev.src });
-        }
-        // 8. the scan line
-        self.scan_line(
-            &ev,
-            &name,
-            Outcome {
-                ignored: Flag::False,
-                triggered: Flag::True,
-                noblock: Flag::False,
-                blocked: Flag::from(ok),
-            },
-        );
-    }
-
-    fn run_cmd(&mut self, ev: &Event) -> bool {
-        let Some(t) = self.cfg.kill_run_cmd.clone() else {
-            return false;
-        };
-        let cmd = t.render(ev.src, ev.port, self.settings.mode_word);
-        let ok = self.run_legacy(&cmd);
-        if ok {
-            self.log.notice(Line::ExternalCommand {
-                ip: ev.src,
-                cmd: &cmd,
-            });
-        }
-        ok
-    }
-
-    fn run_legacy(&mut self, cmd: &str) -> bool {
-        if self.settings.dry_run {
-            return true;
-        }
-        match command::run(cmd, false) {
-            Ok(_) => true,
-            Err(e) => {
-                self.log.error(format!("cannot run \"{cmd}\": {e}"));
-                false
-            }
-        }
-    }
-
-    /// Runs the configured actions in 2.x's order; true if any succeeded.
-    fn act(&mut self, ev: &Event, mode: BlockMode) -> bool {
-        if mode == BlockMode::RunCmd {
-            return self.run_cmd(ev);
-        }
-        let mut ok = false;
-        if self.cfg.kill_run_cmd_first {
-            ok |= self.run_cmd(ev);
-        }
-        if let Some(t) = self.cfg.legacy_hosts_deny().cloned() {
-            let line = t.render(ev.src, ev.port, self.settings.mode_word);
-            let res = if self.settings.dry_run {
-                Ok(hosts_deny::Outcome::Added)
-            } else {
-                hosts_deny::add_line(&self.cfg.hosts_deny_file, &line)
-            };
-            match res {
-                Ok(hosts_deny::Outcome::Added) => {
-                    ok = true;
-                    self.log.notice(Line::BlockedWrappers {
-                        ip: ev.src,
-                        line: &line,
-                    });
+            Records::Legacy { blocked, .. } => {
+                for ip in lifted {
+                    if let Err(e) = blocked.remove(*ip) {
+                        self.0.log.notice(Legacy::Admin(&format!(
+                            "ERROR: cannot update {}: {e}",
+                            blocked.path().display()
+                        )));
+                    }
                 }
-                Ok(hosts_deny::Outcome::AlreadyThere) => {
-                    ok = true;
-                    self.log.notice(Line::AlreadyInHostsDeny { ip: ev.src });
-                }
-                Err(e) => self.log.error(format!(
-                    "{}: cannot add \"{line}\": {e}",
-                    self.cfg.hosts_deny_file.display()
-                )),
             }
+            _ => {}
         }
-        if let Some(t) = self.cfg.kill_route.clone() {
-            let cmd = t.render(ev.src, ev.port, self.settings.mode_word);
-            if self.run_legacy(&cmd) {
-                ok = true;
-                self.log.notice(Line::BlockedRoute {
-                    ip: ev.src,
-                    cmd: &cmd,
-                });
-            }
-        }
-        if let Some(b) = &mut self.blocking {
-            let reason = portsentry_blocker::Reason {
-                protocol: ev.proto.to_string(),
-                port: ev.port,
-                scan: ev.kind.to_string(),
-            };
-            let now = ev
-                .ts
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_else(|_| blocking::unix_now());
-            ok |= b.block(ev.src, reason, now);
-        } else if self.settings.dry_run && !self.cfg.block_backend.is_empty() {
-            ok = true;
-        }
-        if !self.cfg.kill_run_cmd_first {
-            ok |= self.run_cmd(ev);
-        }
-        ok
     }
+
+    /// 1.2 mode: the blocked file's addresses if an admin changed it since we last
+    /// looked (deleting a line unblocks that host).
+    pub fn poll_legacy_blocked(&self) -> Option<HashSet<IpAddr>> {
+        match &mut *lock(&self.0.records) {
+            Records::Legacy { blocked, .. } => blocked.poll(),
+            _ => None,
+        }
+    }
+
+    /// Whether `outcome` leaves anything to do (1.2 drops most events silently).
+    pub fn worth_running(d: &Decision) -> bool {
+        !d.steps.is_empty() || d.outcome == Outcome::Respond
+    }
+}
+
+/// An error with its causes, `: `-separated.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }

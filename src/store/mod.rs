@@ -206,6 +206,31 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts or replaces many records with one append and one fsync (a group of blocks
+    /// made together). Durable before it returns; all or nothing.
+    pub fn put_many(&mut self, recs: Vec<Record>) -> Result<(), StoreError> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.lock()?;
+        self.catch_up()?;
+        let mut buf = Vec::new();
+        for rec in &recs {
+            let line = record::encode(rec).map_err(|source| StoreError::Encode {
+                path: self.path.clone(),
+                source,
+            })?;
+            buf.extend_from_slice(&line);
+        }
+        self.append(&buf)?;
+        self.lines += recs.len() as u64 - 1;
+        for rec in recs {
+            self.state.apply(Entry::Put(rec));
+        }
+        self.compact_if_due();
+        Ok(())
+    }
+
     /// Marks a record lifted (keeps it for escalation history). Returns whether it was
     /// active. Durable.
     pub fn lift(&mut self, net: &Net) -> Result<bool, StoreError> {

@@ -334,7 +334,7 @@ fn ten_thousand_stored_blocks_apply_at_start() {
     }
     let bed = Bed::new();
     let dir = tempfile::tempdir().unwrap();
-    let now = portsentry::respond::blocking::unix_now();
+    let now = portsentry::blocklist::unix_now();
     {
         let (mut store, _) = portsentry::store::Store::open(&dir.path().join("blocks")).unwrap();
         for i in 0..10_000u32 {

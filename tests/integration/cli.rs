@@ -117,21 +117,58 @@ fn example_config_checks() {
 }
 
 #[test]
-fn store_commands_without_a_backend() {
+fn store_commands_without_root() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = write(
+    let no_backend = write(
         dir.path(),
-        "p.conf",
+        "none.conf",
         format!(
-            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"0\"\nBLOCK_STATE_FILE=\"{d}/state/blocks\"\nBLOCKED_FILE=\"{d}/blocked\"\n",
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"0\"\nBLOCK_STATE_FILE=\"{d}/state/blocks\"\n",
             d = dir.path().display()
         )
         .as_bytes(),
     );
+    // issue #13: a block no backend holds is an error, not a stored record
+    let o = run(&["-c", no_backend.to_str().unwrap(), "block", "198.18.0.5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "portsentry: 198.18.0.5 is not blocked: no block backend is configured (BLOCK_BACKEND)\n"
+    );
+    // the hosts-deny backend on a private file needs no root
+    let conf = write(
+        dir.path(),
+        "p.conf",
+        format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"0\"\nBLOCK_STATE_FILE=\"{d}/state/blocks\"\nBLOCKED_FILE=\"{d}/blocked\"\nBLOCK_BACKEND=\"hosts-deny\"\nHOSTS_DENY_FILE=\"{d}/hosts.deny\"\nIGNORE_FILE=\"{d}/ignore\"\n",
+            d = dir.path().display()
+        )
+        .as_bytes(),
+    );
+    std::fs::write(dir.path().join("ignore"), "198.18.44.0/24\n").unwrap();
     let c = conf.to_str().unwrap();
+    // issue #13: loopback, this host's addresses and ignored ones are refused, nothing
+    // is touched
+    for (addr, why) in [
+        ("127.0.0.1", "it is an address of this host"),
+        ("::1", "it is an address of this host"),
+        ("198.18.44.7", "it is in the ignore file"),
+        ("0.0.0.0/0", "it contains an address of this host"),
+    ] {
+        let o = run(&["-c", c, "block", addr]);
+        assert_eq!(o.status.code(), Some(1), "{addr}");
+        assert_eq!(
+            stderr(&o),
+            format!("portsentry: {addr} is not blocked: {why}\n")
+        );
+    }
+    assert!(!dir.path().join("hosts.deny").exists());
     let o = run(&["-c", c, "block", "198.18.0.5", "--for", "1h"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "blocked 198.18.0.5 1h\n");
+    assert_eq!(stdout(&o), "blocked 198.18.0.5 1h via hosts-deny\n");
+    assert!(std::fs::read_to_string(dir.path().join("hosts.deny"))
+        .unwrap()
+        .contains("ALL: 198.18.0.5\n"));
     assert_eq!(
         run(&["-c", c, "block", "fd00:5e5e::5", "--for", "1s"])
             .status
@@ -143,7 +180,10 @@ fn store_commands_without_a_backend() {
         24
     );
     let out = stdout(&run(&["-c", c, "list"]));
-    assert!(out.contains("198.18.0.5\t1h\t\t 0 manual\thits=1"), "{out}");
+    assert!(
+        out.contains("198.18.0.5\t1h\thosts-deny\t 0 manual\thits=1"),
+        "{out}"
+    );
     let json = stdout(&run(&["-c", c, "list", "--json"]));
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(first["net"], "198.18.0.5");
@@ -184,7 +224,12 @@ fn store_commands_without_a_backend() {
         std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
         0
     );
-    assert!(stdout(&run(&["-c", c, "status"])).starts_with("store "));
+    let st = stdout(&run(&["-c", c, "status"]));
+    assert!(st.starts_with("daemon: not running\nstore "), "{st}");
+    assert!(
+        st.contains("backend hosts-deny: ok, 0 entries held"),
+        "{st}"
+    );
     // a corrupt store is reported precisely and left alone
     let store = dir.path().join("state/blocks");
     let mut text = std::fs::read_to_string(&store).unwrap();

@@ -352,7 +352,9 @@ pub struct RecordingBlocker {
     pub name: &'static str,
     pub log: Arc<Mutex<Vec<(&'static str, Call)>>>,
     pub held: Vec<Held>,
-    pub fail: bool,
+    /// While set, every call fails (shared, so a test can flip it after handing the
+    /// blocker over).
+    pub fail: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RecordingBlocker {
@@ -361,7 +363,7 @@ impl RecordingBlocker {
             name,
             log,
             held: Vec::new(),
-            fail: false,
+            fail: Arc::default(),
         }
     }
 
@@ -369,7 +371,7 @@ impl RecordingBlocker {
         if let Ok(mut log) = self.log.lock() {
             log.push((self.name, call));
         }
-        if self.fail {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(BlockError::new(self.name, step, net, "told to fail"));
         }
         Ok(())
@@ -473,7 +475,7 @@ mod tests {
         b.unblock(&t.net).unwrap();
         b.unblock(&t.net).unwrap();
         assert!(b.list().unwrap().is_empty());
-        b.fail = true;
+        b.fail.store(true, std::sync::atomic::Ordering::SeqCst);
         let e = b.block(&t).unwrap_err();
         assert_eq!(e.to_string(), "rec: block of 198.18.0.9 failed");
         assert_eq!(log.lock().unwrap().len(), 7);

@@ -62,6 +62,9 @@ pub struct Spec<'a> {
     /// Written to the program's stdin, which is then closed; `None`: /dev/null.
     pub stdin: Option<&'a [u8]>,
     pub stdout: Stdout,
+    /// Keep stderr for [`Ran::stderr`] (true), or send it to /dev/null (1.2 mode, whose
+    /// children got /dev/null as every standard stream).
+    pub keep_stderr: bool,
     pub limit: Duration,
     /// Extra environment variables (for example `LC_ALL=C` for tools whose output we
     /// parse).
@@ -75,6 +78,7 @@ impl<'a> Spec<'a> {
             program,
             stdin: None,
             stdout: Stdout::Null,
+            keep_stderr: true,
             limit,
             env: &[],
         }
@@ -157,7 +161,11 @@ pub fn run(spec: &Spec<'_>) -> Result<Ran, ExecError> {
         Stdout::Null => Stdio::null(),
         Stdout::Capture => Stdio::piped(),
     });
-    cmd.stderr(Stdio::piped());
+    cmd.stderr(if spec.keep_stderr {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     for (k, v) in spec.env {
         cmd.env(k, v);
     }

@@ -53,6 +53,8 @@ pub enum HostsDenyError {
     WorldWritableRefused { path: PathBuf },
     #[error("{} is not a regular file; refusing to use it", .path.display())]
     NotAFile { path: PathBuf },
+    #[error("a line for {} contains a line break", .path.display())]
+    BadLine { path: PathBuf },
     #[error("hosts.deny line template \"{template}\" for {}: {why}", .path.display())]
     BadTemplate {
         path: PathBuf,

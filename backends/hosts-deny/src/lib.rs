@@ -110,6 +110,42 @@ impl HostsDeny {
     }
 }
 
+/// What [`add_line`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Added,
+    /// An identical line was already in the file (counts as success).
+    AlreadyThere,
+}
+
+/// The legacy `KILL_HOSTS_DENY` action (both dialects): adds one already rendered line
+/// outside our marked block unless an identical line is anywhere in the file. The same
+/// writer as the backend: the lock on `<path>.lock`, the same refusals (symlink,
+/// world-writable, not a regular file) and the same crash-safe replacement keeping mode
+/// and owner; so the backend, the 2.x action and every 1.2 process never lose each
+/// other's lines.
+pub fn add_line(path: &Path, line: &str) -> Result<Added, HostsDenyError> {
+    if line.contains(['\n', '\r']) {
+        return Err(HostsDenyError::BadLine {
+            path: path.to_path_buf(),
+        });
+    }
+    let _lock = file::lock(path)?;
+    let current = file::read(path)?;
+    let text = String::from_utf8_lossy(&current.bytes);
+    if text.lines().any(|l| l.trim_end_matches('\r') == line) {
+        return Ok(Added::AlreadyThere);
+    }
+    let mut data = current.bytes.clone();
+    if !data.is_empty() && !data.ends_with(b"\n") {
+        data.push(b'\n');
+    }
+    data.extend_from_slice(line.as_bytes());
+    data.push(b'\n');
+    file::replace(path, &data, current.owner)?;
+    Ok(Added::Added)
+}
+
 /// The one address of a batch worth naming in an error.
 fn single(targets: &[Target]) -> Option<Net> {
     match targets {

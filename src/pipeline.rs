@@ -1,0 +1,273 @@
+//! The pipeline shared by the 2.x daemon, 1.2 mode and `--replay`: capture inputs →
+//! engine → executor → blocklist.
+//!
+//! In: capture [`Input`]s (in the capture threads), ticks and reloads (in the control
+//! thread). Out: decisions handed to the executor thread over an unbounded channel, so a
+//! capture thread only ever waits for the engine (no I/O); the executor thread takes
+//! every decision waiting as one group. Also the helpers that turn a config into the
+//! engine's [`Rules`] and list the keys a reload cannot change. Must not: parse config
+//! files, log scan lines itself, or know which dialect's lines are written.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use crate::capture::{Conn, Input};
+use crate::config::Config;
+use crate::engine::{Engine, Event, Policy, Rules};
+use crate::facts::HostFacts;
+use crate::model::{IpOpts, Proto, ScanKind};
+use crate::packet::Skip;
+use crate::respond::{Executor, Feedback, Job};
+
+/// Most decisions the executor takes as one group.
+const GROUP: usize = 4096;
+
+/// The engine's rules from a config.
+pub fn rules(cfg: &Config, policy: Policy, service_check: bool) -> Rules {
+    Rules {
+        policy,
+        service_check,
+        block_tcp: cfg.block_tcp,
+        block_udp: cfg.block_udp,
+        hosts_deny: cfg.legacy_hosts_deny().is_some(),
+        route: cfg.kill_route.is_some(),
+        backends: !cfg.block_backend.is_empty(),
+        run_cmd: cfg.kill_run_cmd.is_some(),
+        run_cmd_first: cfg.kill_run_cmd_first,
+        banner: cfg.port_banner.is_some(),
+        resolve: cfg.resolve_host,
+        scan_trigger: cfg.scan_trigger,
+    }
+}
+
+/// Keys whose new value a reload cannot apply (what they set up happens once, at
+/// start): those of `keys` whose effective value differs between `old` and `new`.
+pub fn kept_keys(old: &Config, new: &Config, keys: &[&str]) -> Vec<&'static str> {
+    let a = old.effective();
+    let b = new.effective();
+    a.iter()
+        .zip(b.iter())
+        .filter(|((k, va), (_, vb))| keys.contains(k) && va != vb)
+        .map(|((k, _), _)| *k)
+        .collect()
+}
+
+/// Turns a source's message into an engine event and the connect-mode peer; other
+/// messages come back as they were.
+pub fn event_of(input: Input) -> Result<(Event, Option<Conn>), Input> {
+    match input {
+        Input::Packet { ts, summary: s } => {
+            let kind = match s.proto {
+                Proto::Tcp => match ScanKind::classify_tcp(s.tcp_flags) {
+                    Some(k) => k,
+                    None => return Err(Input::Packet { ts, summary: s }),
+                },
+                Proto::Udp => ScanKind::Udp,
+            };
+            Ok((
+                Event {
+                    ts,
+                    proto: s.proto,
+                    src: portsentry_blocker::canonical(s.src),
+                    dst: portsentry_blocker::canonical(s.dst),
+                    port: s.dport,
+                    kind,
+                    ip_opts: s.ip_opts,
+                    connect: false,
+                },
+                None,
+            ))
+        }
+        Input::Connect {
+            ts,
+            proto,
+            src,
+            local,
+            port,
+            conn,
+        } => Ok((
+            Event {
+                ts,
+                proto,
+                src: portsentry_blocker::canonical(src),
+                dst: portsentry_blocker::canonical(local),
+                port,
+                kind: ScanKind::Connect,
+                ip_opts: IpOpts::Unknown,
+                connect: true,
+            },
+            Some(conn),
+        )),
+        other => Err(other),
+    }
+}
+
+enum Work {
+    Job(Job),
+    Malformed(Skip),
+    /// Answered once everything sent before it was carried out.
+    Drain(Sender<()>),
+}
+
+/// The engine (behind a lock held only while deciding), the facts, and the executor
+/// thread's inbox.
+pub struct Pipeline {
+    engine: Arc<Mutex<Engine>>,
+    facts: Arc<dyn HostFacts>,
+    executor: Executor,
+    work: Mutex<Sender<Work>>,
+    before: OnceLock<Hook>,
+}
+
+/// Run before each event is decided (1.2 mode: follow the ignore and blocked files).
+pub type Hook = Box<dyn Fn(&Pipeline) + Send + Sync>;
+
+/// A lock, even if a thread panicked while holding it (the state stays usable).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the executor tells the engine: the response to this host failed.
+pub fn feedback(engine: &Arc<Mutex<Engine>>) -> Feedback {
+    let engine = Arc::downgrade(engine);
+    Arc::new(move |ip: IpAddr| {
+        if let Some(e) = engine.upgrade() {
+            lock(&e).note_unblocked(ip);
+        }
+    })
+}
+
+impl Pipeline {
+    /// Starts the executor thread.
+    pub fn start(
+        engine: Arc<Mutex<Engine>>,
+        facts: Arc<dyn HostFacts>,
+        executor: Executor,
+    ) -> Arc<Pipeline> {
+        let (tx, rx) = channel();
+        let ex = executor.clone();
+        std::thread::spawn(move || run_executor(ex, rx));
+        Arc::new(Pipeline {
+            engine,
+            facts,
+            executor,
+            work: Mutex::new(tx),
+            before: OnceLock::new(),
+        })
+    }
+
+    /// Sets the hook run before each event (and at each tick). 1.2 mode re-reads its
+    /// ignore and blocked files when they changed, as 1.2 did per event: a stat each,
+    /// never the engine's business.
+    pub fn set_before(&self, hook: Hook) {
+        let _ = self.before.set(hook);
+    }
+
+    fn run_before(&self) {
+        if let Some(h) = self.before.get() {
+            h(self);
+        }
+    }
+
+    pub fn engine(&self) -> MutexGuard<'_, Engine> {
+        lock(&self.engine)
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    pub fn facts(&self) -> &Arc<dyn HostFacts> {
+        &self.facts
+    }
+
+    fn send(&self, w: Work) {
+        let _ = lock(&self.work).send(w);
+    }
+
+    /// In a capture thread: events go through the engine to the executor; everything
+    /// else comes back to the caller.
+    pub fn handle(&self, input: Input) -> Result<(), Input> {
+        match event_of(input) {
+            Ok((ev, conn)) => {
+                self.run_before();
+                let d = lock(&self.engine).observe(ev.ts, &ev, &*self.facts);
+                if Executor::worth_running(&d) {
+                    self.send(Work::Job(Job::new(d, conn)));
+                }
+                Ok(())
+            }
+            Err(Input::Malformed(skip)) => {
+                self.send(Work::Malformed(skip));
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Waits until every decision handed over so far was carried out (at most `wait`).
+    pub fn drain(&self, wait: Duration) {
+        let (tx, rx) = channel();
+        self.send(Work::Drain(tx));
+        let _ = rx.recv_timeout(wait);
+        self.executor.finish(wait);
+    }
+
+    /// Periodic work of typed blocking: expiry and CLI changes reach the engine's block
+    /// cache and the blocked files; KILL_ROUTE_REMOVE runs for lifted hosts.
+    pub fn tick(&self) {
+        self.run_before();
+        let Some(bl) = self.executor.blocklist() else {
+            return;
+        };
+        let (ch, active) = {
+            let mut b = lock(&bl);
+            let ch = b.tick();
+            let active: HashSet<IpAddr> = b.active_addrs().into_iter().collect();
+            (ch, active)
+        };
+        if ch.lifted.is_empty() && ch.added.is_empty() {
+            return;
+        }
+        {
+            let mut e = lock(&self.engine);
+            for ip in &ch.lifted {
+                e.note_unblocked(*ip);
+            }
+            for ip in &ch.added {
+                e.note_blocked(*ip);
+            }
+        }
+        self.executor.lifted(&ch.lifted, &active);
+        if !ch.added.is_empty() {
+            self.executor.added(&active);
+        }
+    }
+}
+
+fn run_executor(ex: Executor, rx: Receiver<Work>) {
+    let mut jobs = Vec::with_capacity(64);
+    let mut drains = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(w) = next {
+            match w {
+                Work::Job(j) => jobs.push(j),
+                Work::Malformed(s) => ex.malformed(s),
+                Work::Drain(tx) => drains.push(tx),
+            }
+            n += 1;
+            next = if n < GROUP { rx.try_recv().ok() } else { None };
+        }
+        if !jobs.is_empty() {
+            ex.run_group(std::mem::take(&mut jobs));
+        }
+        for d in drains.drain(..) {
+            let _ = d.send(());
+        }
+    }
+}
