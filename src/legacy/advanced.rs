@@ -1,4 +1,4 @@
-//! Which ports are in use at start-up (compat.md §10.1), for `-stcp`/`-sudp` and the
+//! Which ports are in use at start-up (`docs/compat.md` §10.1), for `-stcp`/`-sudp` and the
 //! advanced modes `-atcp`/`-audp`.
 //!
 //! In: a protocol and ports. Out: the ports where a bind on `0.0.0.0:port` fails now.

@@ -1,4 +1,4 @@
-//! The files of legacy mode (compat.md §10.6): the per-mode blocked file that doubles as
+//! The files of legacy mode (`docs/compat.md` §10.6): the per-mode blocked file that doubles as
 //! the instance lock, the ignore file followed on change, and the history file.
 //!
 //! In: paths from the config. Out: membership answers (exact IP) and appended lines.

@@ -1,4 +1,4 @@
-//! Portsentry 1.2 legacy mode (`portsentry -atcp`), compat.md §10.
+//! Portsentry 1.2 legacy mode (`portsentry -atcp`), `docs/compat.md` §10.
 //!
 //! In: the mode word and the config path. Out: an exit code; in between, a detached
 //! daemon that watches one protocol the 1.2 way and logs 1.2's lines to syslog only.

@@ -1,4 +1,4 @@
-//! Process behaviour of legacy mode (compat.md §10.2): detaching and readiness.
+//! Process behaviour of legacy mode (`docs/compat.md` §10.2): detaching and readiness.
 //!
 //! In: argv and the environment. Out: in the parent, its exit status (0 once the child
 //! said it is listening, 255 when the child failed or went away first); in the child, a

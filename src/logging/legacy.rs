@@ -1,4 +1,4 @@
-//! The exact Portsentry 1.2 syslog lines (compat.md §10.4), used in legacy mode.
+//! The exact Portsentry 1.2 syslog lines (`docs/compat.md` §10.4), used in legacy mode.
 //!
 //! In: the fields of one message. Out: its text via `Display`, byte for byte as 1.2
 //! sent it after the syslog header. No decisions, no I/O.

@@ -1,4 +1,4 @@
-//! The exact Portsentry 2.x log lines (compat.md §3).
+//! The exact Portsentry 2.x log lines (`docs/compat.md` §3).
 //!
 //! In: the fields of one message. Out: its text via `Display`, byte for byte as 2.x
 //! prints it. Nothing else: no decisions, no I/O.

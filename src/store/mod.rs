@@ -1,4 +1,4 @@
-//! The persistent block store: the source of truth of active blocks (blocking.md §1).
+//! The persistent block store: the source of truth of active blocks (`docs/blocking.md` §1).
 //!
 //! In: records to put, nets to lift, flushes — from the daemon and from the CLI, which are
 //! separate processes sharing one file. Out: the current records, durable on disk before
