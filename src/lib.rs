@@ -1,25 +1,29 @@
 //! portsentry: detects port scans in real time and blocks the scanner.
 //!
-//! The library holds every piece of the daemon so that tests and benches reach them;
-//! `main.rs` only parses the command line and maps errors to exit codes.
+//! The pipeline, in the order data flows (`docs/architecture.md`):
+//! capture → engine → respond (the executor) → blocklist → backends (`backends/*`),
+//! with `model` (shared leaf types), `facts` (what is true of this host), `config`,
+//! `store` and `logging` beside it. `main.rs` calls [`app::main`]; the other public
+//! modules are public for the integration tests and the benches, and the wiring
+//! (`daemon`, `cli`, `control`, `respond`, ...) stays private.
 
 pub mod app;
 pub mod blocklist;
 pub mod capture;
-pub mod cli;
+mod cli;
 pub mod commands;
 pub mod config;
-pub mod control;
-pub mod daemon;
+mod control;
+mod daemon;
 pub mod engine;
-pub mod exit;
+mod exit;
 pub mod facts;
-pub mod fsutil;
+mod fsutil;
 pub mod legacy;
 pub mod logging;
 pub mod model;
 pub mod packet;
-pub mod pidfile;
+mod pidfile;
 pub mod pipeline;
-pub mod respond;
+mod respond;
 pub mod store;

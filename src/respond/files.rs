@@ -25,6 +25,7 @@ fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+#[cfg(test)]
 /// The 2.x history timestamp: `YYYY-MM-DDTHH:MM:SS.mmm±HHMM`, local time.
 pub fn timestamp(t: SystemTime) -> String {
     let mut out = String::new();

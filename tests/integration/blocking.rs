@@ -581,3 +581,122 @@ fn route_backend_blackholes_and_expires() {
     assert_eq!(r[0].0, "198.18.9.9");
     assert!(connects(&bed, TARGET4));
 }
+
+/// Issue #13: SIGHUP applies every key that can change while running, and names the
+/// keys that kept their old value. Changed here: HISTORY_FILE, BLOCKED_FILE,
+/// BLOCK_BACKEND (hosts-deny → nft: the block is handed over and the old backend torn
+/// down), BLOCK_TIMEOUT, KILL_RUN_CMD, SCAN_TRIGGER, IGNORE_FILE, BLOCK_UDP; and
+/// TCP_PORTS, which cannot change and is reported.
+#[test]
+fn reload_applies_every_runtime_key() {
+    if !is_root("reload_applies_every_runtime_key") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d0 = dir.path();
+    let rec = d0.join("rec.sh");
+    std::fs::write(
+        &rec,
+        format!("#!/bin/sh\necho \"$@\" >> {}/ran\n", d0.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rec, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(d0.join("ignore-a"), "# nobody\n").unwrap();
+    std::fs::write(d0.join("ignore-b"), format!("{SCANNER6}\n")).unwrap();
+    let write = |v: &str, ports: &str, backend: &str, timeout: &str, trigger: &str, udp: &str| {
+        let text = format!(
+            "TCP_PORTS=\"{ports}\"\nUDP_PORTS=\"7\"\nBLOCK_TCP=\"1\"\nBLOCK_UDP=\"{udp}\"\nHISTORY_FILE=\"{d}/history-{v}\"\nBLOCKED_FILE=\"{d}/blocked-{v}\"\nIGNORE_FILE=\"{d}/ignore-{v}\"\nBLOCK_BACKEND=\"{backend}\"\nHOSTS_DENY_FILE=\"{d}/hosts.deny\"\nBLOCK_TIMEOUT=\"{timeout}\"\nKILL_RUN_CMD=\"{r} {v} $TARGET$\"\nSCAN_TRIGGER=\"{trigger}\"\nBLOCK_STATE_FILE=\"{d}/blocks\"\n",
+            d = d0.display(),
+            r = rec.display()
+        );
+        std::fs::write(d0.join("portsentry.conf"), text).unwrap();
+        d0.join("portsentry.conf").display().to_string()
+    };
+    let conf = write("a", "1,11", "hosts-deny", "1h", "0", "1");
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("first block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 has been blocked via hosts-deny for 1h")
+    });
+    assert!(std::fs::read_to_string(d0.join("hosts.deny"))
+        .unwrap()
+        .contains("ALL: 198.18.0.1"));
+
+    write("b", "1,11,15", "nft", "2h", "2", "0");
+    d.hup();
+    d.wait_for("reload", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "Configuration and ignore file reloaded")
+    });
+    let kept = "adminalert: reload: TCP_PORTS cannot change while running; the old value stays until the next restart";
+    d.wait_for("kept keys", Duration::from_secs(5), |l| {
+        l.iter().any(|x| x == kept)
+    });
+    // BLOCK_BACKEND: handed over to nft with the remaining time, hosts-deny torn down
+    let el = elements(&bed, "blocked4");
+    assert_eq!(el.len(), 1, "{el:?}");
+    assert_eq!(el[0].0, SCANNER4);
+    assert!(el[0].1.is_some_and(|t| t > 3500 && t <= 3600), "{el:?}");
+    assert!(!std::fs::read_to_string(d0.join("hosts.deny"))
+        .unwrap_or_default()
+        .contains("ALL: 198.18.0.1"));
+    // BLOCKED_FILE: the new file holds the current blocks
+    assert_eq!(std::fs::metadata(d0.join("blocked-b")).unwrap().len(), 6);
+
+    // lift it, then scan again: the new trigger, timeout, command and files apply
+    let o = bed.exec(
+        &bed.target,
+        &[
+            crate::util::bin().to_str().unwrap(),
+            "-c",
+            &conf,
+            "unblock",
+            SCANNER4,
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    std::thread::sleep(Duration::from_millis(1500));
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    d.wait_for("below the new trigger", Duration::from_secs(10), |l| {
+        l.iter().any(|x| {
+            x.contains("port: [11]")
+                && x.ends_with("triggered: [false] noblock: [unset] blocked: [unset]")
+        })
+    });
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("second block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 has been blocked via nft for 2h")
+    });
+    d.wait_for("new command", Duration::from_secs(10), |_| {
+        std::fs::read_to_string(d0.join("ran"))
+            .unwrap_or_default()
+            .contains("b 198.18.0.1")
+    });
+    // BLOCK_UDP=0 now: a UDP probe is logged only
+    bed.nmap(&["-sU", "-p", "7", TARGET4]);
+    d.wait_for("udp log only", Duration::from_secs(10), |l| {
+        l.iter().any(|x| {
+            x.contains("protocol: [UDP] port: [7]")
+                && x.ends_with("noblock: [true] blocked: [false]")
+        })
+    });
+    // IGNORE_FILE: the new one lists the IPv6 scanner
+    bed.nmap(&["-6", "-sS", "-p", "1", TARGET6]);
+    d.wait_for("ignored v6", Duration::from_secs(10), |l| {
+        l.iter().any(|x| {
+            x.starts_with(&format!("Scan from: [{SCANNER6}]")) && x.contains("ignored: [true]")
+        })
+    });
+    let old = std::fs::read_to_string(d0.join("history-a")).unwrap();
+    let new = std::fs::read_to_string(d0.join("history-b")).unwrap();
+    assert_eq!(old.lines().count(), 1, "{old}");
+    assert!(new.lines().count() >= 4, "{new}");
+    assert_eq!(
+        std::fs::read_to_string(d0.join("ran")).unwrap(),
+        "a 198.18.0.1\nb 198.18.0.1\n"
+    );
+}

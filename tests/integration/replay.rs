@@ -194,3 +194,47 @@ fn block_2_runs_only_kill_run_cmd() {
          Scan from: [198.18.0.1] (198.18.0.1) protocol: [TCP] port: [1] type: [TCP SYN/Normal scan] IP opts: [not set] ignored: [false] triggered: [true] noblock: [false] blocked: [true]\n"
     );
 }
+
+/// Issue #13: `--replay` shows the blocking decisions (what, for how long, by which
+/// backends), still touching nothing.
+#[test]
+fn replay_shows_the_blocking_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = write(
+        dir.path(),
+        "r.conf",
+        format!(
+            "TCP_PORTS=\"1,11\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"nft,hosts-deny\"\nBLOCK_TIMEOUT=\"2h\"\nBLOCK_STATE_FILE=\"{d}/blocks\"\nHOSTS_DENY_FILE=\"{d}/hosts.deny\"\n",
+            d = dir.path().display()
+        )
+        .as_bytes(),
+    );
+    let o = run(&[
+        "-c",
+        c.to_str().unwrap(),
+        "--replay",
+        &format!("{FIX}/syn-v4.pcap"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "replay: would block 198.18.0.1 for 2h via nft,hosts-deny",
+        "{out}"
+    );
+    assert!(
+        lines[1].ends_with("noblock: [false] blocked: [true]"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("attackalert: Host: 198.18.0.1/198.18.0.1 is already blocked"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 4, "{out}");
+    // nothing was written
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["r.conf"]);
+}
