@@ -31,8 +31,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Depth of the control channel (signals, source errors).
 const QUEUE: usize = 64;
-/// How long shutdown waits for decisions still being carried out.
-const DRAIN: Duration = Duration::from_secs(2);
+/// How long shutdown waits for decisions still being carried out (twice at most: the
+/// queue, then commands still running; SIGTERM must end the daemon within a second).
+const DRAIN: Duration = Duration::from_millis(400);
 
 /// Keys a SIGHUP cannot apply: the port lists (sockets and capture filters are set up
 /// once) and the store's path.
@@ -126,6 +127,7 @@ pub fn start_blocklist(
         return Ok(None);
     }
     let backends = blocklist::make_backends(cfg)?;
+    facts.follow();
     let mut b = Blocklist::open(cfg, backends, Arc::new(SystemClock), facts, ignore, log)?;
     b.start()?;
     Ok(Some(b))
@@ -154,7 +156,8 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     let log = Arc::new(Logger::new(o.stdout, o.syslog, o.verbose, o.debug));
     log.notice(Line::Starting(VERSION));
     let service_check = o.service_check && o.mode == Mode::Stealth;
-    let facts: Arc<dyn HostFacts> = SystemFacts::start(service_check, true);
+    // Own addresses are followed once typed blocking asks (start_blocklist).
+    let facts: Arc<dyn HostFacts> = SystemFacts::start(service_check, false);
     let (records, mut cached) = match open_records(&cfg, &log) {
         Ok(r) => r,
         Err(e) => {

@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -19,7 +20,6 @@ use crate::config::Config;
 use crate::engine::{Engine, Event, Policy, Rules};
 use crate::facts::HostFacts;
 use crate::model::{IpOpts, Proto, ScanKind};
-use crate::packet::Skip;
 use crate::respond::{Executor, Feedback, Job};
 
 /// Most decisions the executor takes as one group.
@@ -107,7 +107,6 @@ pub fn event_of(input: Input) -> Result<(Event, Option<Conn>), Input> {
 
 enum Work {
     Job(Job),
-    Malformed(Skip),
     /// Answered once everything sent before it was carried out.
     Drain(Sender<()>),
 }
@@ -119,6 +118,8 @@ pub struct Pipeline {
     facts: Arc<dyn HostFacts>,
     executor: Executor,
     work: Mutex<Sender<Work>>,
+    /// Decisions handed to the executor thread and not yet carried out.
+    pending: Arc<AtomicUsize>,
     before: OnceLock<Hook>,
 }
 
@@ -149,12 +150,15 @@ impl Pipeline {
     ) -> Arc<Pipeline> {
         let (tx, rx) = channel();
         let ex = executor.clone();
-        std::thread::spawn(move || run_executor(ex, rx));
+        let pending = Arc::new(AtomicUsize::new(0));
+        let p = pending.clone();
+        std::thread::spawn(move || run_executor(ex, rx, p));
         Arc::new(Pipeline {
             engine,
             facts,
             executor,
             work: Mutex::new(tx),
+            pending,
             before: OnceLock::new(),
         })
     }
@@ -190,18 +194,42 @@ impl Pipeline {
 
     /// In a capture thread: events go through the engine to the executor; everything
     /// else comes back to the caller.
+    ///
+    /// A decision with an action (a command, hosts.deny, a block) always goes to the
+    /// executor thread, so capture never waits for one. A decision that only writes its
+    /// lines (below the trigger, log only, already blocked: nearly every packet of a
+    /// flood) is written right here when nothing is queued ahead of it: the same
+    /// executor code, one bounded write, and no thread hand-off per packet. Whether it
+    /// may is settled under the engine lock, so a host's lines keep their order.
     pub fn handle(&self, input: Input) -> Result<(), Input> {
         match event_of(input) {
             Ok((ev, conn)) => {
                 self.run_before();
-                let d = lock(&self.engine).observe(ev.ts, &ev, &*self.facts);
-                if Executor::worth_running(&d) {
-                    self.send(Work::Job(Job::new(d, conn)));
+                let (d, inline) = {
+                    let mut engine = lock(&self.engine);
+                    let d = engine.observe(ev.ts, &ev, &*self.facts);
+                    if !Executor::worth_running(&d) {
+                        return Ok(());
+                    }
+                    let inline = !d.acts()
+                        && self.pending.load(Ordering::Acquire) == 0
+                        && !self.executor.is_busy(d.event.src);
+                    if !inline {
+                        self.pending.fetch_add(1, Ordering::AcqRel);
+                    }
+                    (d, inline)
+                };
+                let job = Job::new(d, conn);
+                if inline {
+                    self.executor.run_one(job);
+                } else {
+                    self.send(Work::Job(job));
                 }
                 Ok(())
             }
             Err(Input::Malformed(skip)) => {
-                self.send(Work::Malformed(skip));
+                // counted, and logged rate-limited: no hand-off either
+                self.executor.malformed(skip);
                 Ok(())
             }
             Err(other) => Err(other),
@@ -226,12 +254,12 @@ impl Pipeline {
         let (ch, active) = {
             let mut b = lock(&bl);
             let ch = b.tick();
+            if ch.lifted.is_empty() && ch.added.is_empty() {
+                return;
+            }
             let active: HashSet<IpAddr> = b.active_addrs().into_iter().collect();
             (ch, active)
         };
-        if ch.lifted.is_empty() && ch.added.is_empty() {
-            return;
-        }
         {
             let mut e = lock(&self.engine);
             for ip in &ch.lifted {
@@ -248,8 +276,10 @@ impl Pipeline {
     }
 }
 
-fn run_executor(ex: Executor, rx: Receiver<Work>) {
-    let mut jobs = Vec::with_capacity(64);
+fn run_executor(ex: Executor, rx: Receiver<Work>, pending: Arc<AtomicUsize>) {
+    // nothing allocated until the first decision: an idle executor thread costs no
+    // malloc arena
+    let mut jobs = Vec::new();
     let mut drains = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -257,14 +287,15 @@ fn run_executor(ex: Executor, rx: Receiver<Work>) {
         while let Some(w) = next {
             match w {
                 Work::Job(j) => jobs.push(j),
-                Work::Malformed(s) => ex.malformed(s),
                 Work::Drain(tx) => drains.push(tx),
             }
             n += 1;
             next = if n < GROUP { rx.try_recv().ok() } else { None };
         }
         if !jobs.is_empty() {
+            let k = jobs.len();
             ex.run_group(std::mem::take(&mut jobs));
+            pending.fetch_sub(k, Ordering::AcqRel);
         }
         for d in drains.drain(..) {
             let _ = d.send(());

@@ -30,6 +30,10 @@ pub trait HostFacts: Send + Sync {
     /// Every address of this host's interfaces (to keep networks that contain one from
     /// being blocked).
     fn own_addresses(&self) -> Vec<IpAddr>;
+
+    /// From now on, keep the own-address set current (started only where it is asked:
+    /// an idle 2.x daemon without typed blocking never asks). Idempotent.
+    fn follow(&self) {}
 }
 
 /// Loopback and the unspecified addresses are never a scanner we may block.
@@ -80,6 +84,7 @@ pub fn read_own_addresses() -> HashSet<IpAddr> {
 pub struct SystemFacts {
     service: Option<Mutex<service::ServiceCheck>>,
     own: Arc<RwLock<HashSet<IpAddr>>>,
+    following: std::sync::Once,
 }
 
 /// How often the address set is re-read where the kernel cannot tell us of changes.
@@ -87,29 +92,19 @@ const ADDRESS_POLL: Duration = Duration::from_secs(5);
 
 impl SystemFacts {
     /// Reads the addresses now, and (with `follow`) keeps them current from a background
-    /// thread for the life of the process. With `service_check` off, no service is ever
-    /// reported bound.
+    /// thread for the life of the process (see [`HostFacts::follow`]). With
+    /// `service_check` off, no service is ever reported bound.
     pub fn start(service_check: bool, follow: bool) -> Arc<SystemFacts> {
-        let own = Arc::new(RwLock::new(read_own_addresses()));
-        if follow {
-            let own = Arc::downgrade(&own);
-            std::thread::spawn(move || {
-                let watch = ChangeWatch::new(ADDRESS_POLL);
-                loop {
-                    watch.wait();
-                    let Some(own) = own.upgrade() else { return };
-                    let fresh = read_own_addresses();
-                    if let Ok(mut g) = own.write() {
-                        *g = fresh;
-                    };
-                }
-            });
-        }
-        Arc::new(SystemFacts {
+        let facts = Arc::new(SystemFacts {
             service: service_check
                 .then(|| Mutex::new(service::ServiceCheck::new(Duration::from_secs(1)))),
-            own,
-        })
+            own: Arc::new(RwLock::new(read_own_addresses())),
+            following: std::sync::Once::new(),
+        });
+        if follow {
+            facts.follow();
+        }
+        facts
     }
 }
 
@@ -134,6 +129,27 @@ impl HostFacts for SystemFacts {
             .read()
             .map(|g| g.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    fn follow(&self) {
+        self.following.call_once(|| {
+            let own = Arc::downgrade(&self.own);
+            // re-read now: the set may be old by the time following is asked for
+            if let Ok(mut g) = self.own.write() {
+                *g = read_own_addresses();
+            };
+            std::thread::spawn(move || {
+                let watch = ChangeWatch::new(ADDRESS_POLL);
+                loop {
+                    watch.wait();
+                    let Some(own) = own.upgrade() else { return };
+                    let fresh = read_own_addresses();
+                    if let Ok(mut g) = own.write() {
+                        *g = fresh;
+                    };
+                }
+            });
+        });
     }
 }
 

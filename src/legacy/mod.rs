@@ -36,8 +36,9 @@ use crate::respond::{Actions, Blocking, Executor, Records, Setup};
 
 /// Depth of the control channel (signals, source errors).
 const QUEUE: usize = 64;
-/// How long shutdown waits for decisions still being carried out.
-const DRAIN: Duration = Duration::from_secs(2);
+/// How long shutdown waits for decisions still being carried out (twice at most: the
+/// queue, then commands still running; SIGTERM must end the daemon within a second).
+const DRAIN: Duration = Duration::from_millis(400);
 /// Descriptors kept free for files, commands and syslog when binding many ports.
 const SPARE_FDS: u64 = 64;
 

@@ -227,9 +227,14 @@ impl BlockedFile {
         ))
     }
 
-    /// Appends one record and syncs it (a block is durable before it is reported).
+    /// Appends one record; [`BlockedFile::sync`] makes a group of them durable with one
+    /// fsync.
     pub fn append(&mut self, ip: IpAddr) -> io::Result<()> {
-        self.file.write_all(&record(ip))?;
+        self.file.write_all(&record(ip))
+    }
+
+    /// Makes the appended records durable.
+    pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_data()
     }
 

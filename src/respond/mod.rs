@@ -303,12 +303,17 @@ impl Executor {
         // Every inline job up to its typed block, the blocks of all of them at once, then
         // the rest of each.
         let mut parked = Vec::new();
+        let mut settled = false;
         for mut job in inline {
+            settled |= job.decision.outcome == Outcome::Respond;
             if self.advance(&mut job, &actions, true) {
                 parked.push(job);
             }
         }
         if parked.is_empty() {
+            if settled {
+                self.sync_records();
+            }
             return;
         }
         let oks = self.block_group(&parked);
@@ -317,15 +322,36 @@ impl Executor {
             job.pos += 1;
             self.advance(&mut job, &actions, false);
         }
+        self.sync_records();
     }
 
-    /// Runs every step of one decision now (workers, tests, replay).
+    /// One fsync of BLOCKED_FILE for the hosts a group added to it (the block store,
+    /// when typed blocking runs, is durable before any block is reported).
+    fn sync_records(&self) {
+        if let Records::V2 {
+            blocked_file: Some(f),
+            ..
+        } = &mut *lock(&self.0.records)
+        {
+            if let Err(e) = f.sync() {
+                self.0
+                    .log
+                    .error(format!("cannot sync the blocked file: {e}"));
+            }
+        }
+    }
+
+    /// Runs every step of one decision now (workers, lines-only decisions in the
+    /// capture thread, tests, replay).
     pub fn run_one(&self, mut job: Job) {
         let actions = self.actions();
         while self.advance(&mut job, &actions, true) {
             let ok = self.block_group(std::slice::from_ref(&job))[0];
             job.results.push(ok);
             job.pos += 1;
+        }
+        if job.decision.outcome == Outcome::Respond {
+            self.sync_records();
         }
     }
 
@@ -344,6 +370,11 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Whether a worker still runs a decision of `ip` (later ones must queue behind it).
+    pub fn is_busy(&self, ip: IpAddr) -> bool {
+        lock(&self.0.busy).contains_key(&ip)
     }
 
     /// Hosts with a decision still running on a worker.
@@ -536,11 +567,17 @@ impl Executor {
                 let Some(t) = &actions.hosts_deny else {
                     return true;
                 };
-                let line = t.render(ip, port, self.0.mode_word);
-                let res = if self.0.dry_run {
-                    Ok(portsentry_hosts_deny::Added::Added)
-                } else {
-                    portsentry_hosts_deny::add_line(&actions.hosts_deny_file, &line)
+                let file = &actions.hosts_deny_file;
+                let rendered =
+                    portsentry_hosts_deny::render_line(file, &t.0, ip, port, self.0.mode_word);
+                let line = match &rendered {
+                    Ok(l) => l.clone(),
+                    Err(_) => t.0.clone(),
+                };
+                let res = match rendered {
+                    Err(e) => Err(e),
+                    Ok(_) if self.0.dry_run => Ok(portsentry_hosts_deny::Added::Added),
+                    Ok(_) => portsentry_hosts_deny::add_line(file, &line),
                 };
                 match (res, self.0.legacy) {
                     (Ok(_), Some(_)) => {

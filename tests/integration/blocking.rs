@@ -468,11 +468,20 @@ fn cli_changes_take_effect_in_the_running_daemon() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let o = cli(&["status"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("backend nft: ok, 2 entries held"), "{out}");
+    // issue #13: status says whether the daemon runs
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("backend nft: ok, 2 entries held"),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
+        out.starts_with(&format!("daemon: running (2.x, pid {})\n", d.pid())),
+        "{out}"
     );
+    // and refuses to block this host or loopback, touching nothing
+    for own in [TARGET4, "127.0.0.1"] {
+        let o = cli(&["block", own]);
+        assert_eq!(o.status.code(), Some(1), "{own}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("is an address of this host"));
+    }
+    assert_eq!(elements(&bed, "blocked4").len(), 2);
 }
 
 #[test]
@@ -699,4 +708,48 @@ fn reload_applies_every_runtime_key() {
         std::fs::read_to_string(d0.join("ran")).unwrap(),
         "a 198.18.0.1\nb 198.18.0.1\n"
     );
+}
+
+/// Issue #13: a slow KILL_RUN_CMD delays only the remaining actions of its own host: a
+/// second scanner is blocked and logged at once while the first one's command runs.
+#[test]
+fn a_slow_command_holds_up_only_its_own_host() {
+    if !is_root("a_slow_command_holds_up_only_its_own_host") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = nft_conf(dir.path(), "KILL_RUN_CMD=\"/bin/sleep 4\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    let start = Instant::now();
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("v4 block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 has been blocked via nft permanently")
+    });
+    bed.nmap(&["-6", "-sS", "-p", "1", TARGET6]);
+    d.wait_for("v6 block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host fd00:5e5e::1 has been blocked via nft permanently")
+    });
+    // both blocked well before the first command ended
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(elements(&bed, "blocked6").len(), 1);
+    // each host's scan line comes once its own command ended
+    d.wait_for("both scan lines", Duration::from_secs(10), |l| {
+        l.iter()
+            .filter(|x| x.starts_with("Scan from: ") && x.ends_with("blocked: [true]"))
+            .count()
+            >= 2
+    });
+    let lines = d.snapshot();
+    let ran = lines
+        .iter()
+        .filter(|l| l.starts_with("attackalert: External command run for host:"))
+        .count();
+    assert_eq!(ran, 2, "{lines:?}");
 }

@@ -195,6 +195,11 @@ impl Daemon {
         d
     }
 
+    /// The daemon's pid (`ip netns exec` execs it in place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn snapshot(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }

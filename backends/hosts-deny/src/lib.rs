@@ -110,6 +110,23 @@ impl HostsDeny {
     }
 }
 
+/// The one renderer of `KILL_HOSTS_DENY` lines, for the backend and the legacy action
+/// alike: `$TARGET$` as tcpd wants it (IPv6 in brackets), `$PORT$`, `$MODE$`.
+pub fn render_line(
+    path: &Path,
+    template: &str,
+    ip: std::net::IpAddr,
+    port: u16,
+    mode: &str,
+) -> Result<String, HostsDenyError> {
+    let t = Template::parse_any(template).map_err(|why| HostsDenyError::BadTemplate {
+        path: path.to_path_buf(),
+        template: template.to_string(),
+        why,
+    })?;
+    Ok(t.render_with(&Net::host(ip), port, mode))
+}
+
 /// What [`add_line`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Added {

@@ -27,7 +27,7 @@ pub(crate) struct Template {
 
 impl Template {
     /// Splits `text` into literals and placeholders; `Err` says why it is unusable.
-    pub(crate) fn parse(text: &str) -> Result<Template, &'static str> {
+    pub(crate) fn parse_any(text: &str) -> Result<Template, &'static str> {
         if text.contains(['\n', '\r']) {
             return Err("contains a line break");
         }
@@ -62,21 +62,34 @@ impl Template {
         if !lit.is_empty() {
             toks.push(Tok::Lit(lit));
         }
-        if !toks.contains(&Tok::Target) {
+        Ok(Template { toks })
+    }
+
+    /// [`Template::parse_any`], and the template must name the target (the backend reads
+    /// its lines back).
+    pub(crate) fn parse(text: &str) -> Result<Template, &'static str> {
+        let t = Template::parse_any(text)?;
+        if !t.toks.contains(&Tok::Target) {
             return Err("has no $TARGET$");
         }
-        Ok(Template { toks })
+        Ok(t)
     }
 
     /// The line for `target`, without a line terminator.
     pub(crate) fn render(&self, target: &Target) -> String {
+        self.render_with(&target.net, target.reason.port, MODE)
+    }
+
+    /// The line for `net` with `$PORT$` and `$MODE$` as given (the legacy action's
+    /// `$MODE$` is the running mode's word).
+    pub(crate) fn render_with(&self, net: &Net, port: u16, mode: &str) -> String {
         let mut out = String::new();
         for tok in &self.toks {
             match tok {
                 Tok::Lit(l) => out.push_str(l),
-                Tok::Target => out.push_str(&target_text(&target.net)),
-                Tok::Port => out.push_str(&target.reason.port.to_string()),
-                Tok::Mode => out.push_str(MODE),
+                Tok::Target => out.push_str(&target_text(net)),
+                Tok::Port => out.push_str(&port.to_string()),
+                Tok::Mode => out.push_str(mode),
             }
         }
         out

@@ -276,3 +276,28 @@ fn damaged_block_without_end_keeps_admin_lines() {
         format!("{BEGIN}\nALL: 198.18.0.1\nALL: 198.18.0.2\n{END}\nsshd: 203.0.113.5\n")
     );
 }
+
+/// Issue #13: one renderer for the backend and the legacy action; one writer.
+#[test]
+fn the_legacy_action_renders_and_writes_like_the_backend() {
+    let (_d, p, _) = setup(Some("sshd: ALL\n"));
+    let v6: std::net::IpAddr = "fd00:5e5e::1".parse().unwrap();
+    let line = render_line(&p, "ALL: $TARGET$ : $MODE$ $PORT$", v6, 7, "atcp").unwrap();
+    assert_eq!(line, "ALL: [fd00:5e5e::1] : atcp 7");
+    assert_eq!(add_line(&p, &line).unwrap(), Added::Added);
+    assert_eq!(add_line(&p, &line).unwrap(), Added::AlreadyThere);
+    assert_eq!(read(&p), "sshd: ALL\nALL: [fd00:5e5e::1] : atcp 7\n");
+    // a 1.2 template without $TARGET$ still renders (1.2 accepted it)
+    assert_eq!(
+        render_line(&p, "ALL: everyone", v6, 7, "atcp").unwrap(),
+        "ALL: everyone"
+    );
+    // the same refusals as the backend
+    let (_d2, q, _) = setup(None);
+    std::os::unix::fs::symlink(&p, &q).unwrap();
+    assert!(matches!(
+        add_line(&q, "ALL: 198.18.0.1"),
+        Err(HostsDenyError::SymlinkRefused { .. })
+    ));
+    assert!(add_line(&p, "ALL: 198.18.0.1\nALL: ALL").is_err());
+}

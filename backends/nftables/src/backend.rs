@@ -194,9 +194,32 @@ impl Nftables {
     pub fn held(&mut self) -> Result<Vec<Held>, NftError> {
         let mut out = Vec::new();
         for f in Family::ALL {
-            out.extend(self.dump_set(f)?);
+            out.extend(self.stable_dump(f)?);
         }
         Ok(out)
+    }
+
+    /// A dump of one set that two walks in a row agree on. Right after a big insert the
+    /// kernel resizes the set's hash table in the background, and a walk meanwhile can
+    /// repeat some elements and miss others (seen here: 9 948 to 10 181 for 10 000);
+    /// once two walks match, no resize ran between them.
+    fn stable_dump(&mut self, f: Family) -> Result<Vec<Held>, NftError> {
+        const TRIES: usize = 50;
+        let nets = |v: &[Held]| {
+            let mut n: Vec<Net> = v.iter().map(|h| h.net).collect();
+            n.sort();
+            n
+        };
+        let mut last = self.dump_set(f)?;
+        for _ in 0..TRIES {
+            let next = self.dump_set(f)?;
+            if nets(&next) == nets(&last) {
+                return Ok(next);
+            }
+            last = next;
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(last)
     }
 
     fn dump_set(&mut self, f: Family) -> Result<Vec<Held>, NftError> {
@@ -210,6 +233,9 @@ impl Nftables {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
+        // The kernel's walk of a hash set that resizes meanwhile can return an element
+        // twice (rhashtable walks may repeat entries): each address is reported once.
+        let mut seen = std::collections::HashSet::new();
         for p in payloads {
             for e in wire::setelems(&p).map_err(NftError::Parse)? {
                 let addr = match (f, e.key.len()) {
@@ -228,6 +254,9 @@ impl Nftables {
                         })
                     }
                 };
+                if !seen.insert(addr) {
+                    continue;
+                }
                 out.push(Held {
                     net: Net::host(addr),
                     remaining: e.expiration_ms.map(std::time::Duration::from_millis),
