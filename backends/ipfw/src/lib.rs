@@ -1,0 +1,1 @@
+//! The ipfw backend (being written).

@@ -1,0 +1,1 @@
+//! The npf backend (being written).

@@ -1,0 +1,1 @@
+//! The pf backend (being written).
