@@ -67,9 +67,12 @@ pub struct Cli {
     /// Do not skip packets to ports where a local service listens
     #[arg(short = 'S', long)]
     pub disable_service_check: bool,
-    /// Detach and log to syslog only
+    /// Detach and log to syslog only; returns once the daemon listens (non-zero if it could not start)
     #[arg(short = 'D', long)]
     pub daemon: bool,
+    /// Write the daemon's pid to PATH once it listens; removed at exit
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
     /// Debug output (lines start with "debug: ")
     #[arg(short = 'd', long)]
     pub debug: bool,
@@ -133,6 +136,7 @@ pub struct Options {
     pub local_check: bool,
     pub service_check: bool,
     pub daemon: bool,
+    pub pidfile: Option<PathBuf>,
     pub debug: bool,
     pub verbose: bool,
     pub block_backend: Option<Vec<BackendName>>,
@@ -255,6 +259,9 @@ fn check(cli: Cli) -> Result<Options, UsageError> {
         local_check: !cli.disable_local_check,
         service_check: !cli.disable_service_check,
         daemon: cli.daemon,
+        pidfile: cli
+            .pidfile
+            .map(|p| std::path::absolute(&p).unwrap_or(p)),
         debug: cli.debug,
         verbose: cli.verbose,
         block_backend,

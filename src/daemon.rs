@@ -148,37 +148,52 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
         return exit::FAILURE;
     }
     if o.daemon {
-        if let Err(e) = nix::unistd::daemon(false, false) {
-            eprintln!("portsentry: cannot detach: {e}");
-            return exit::FAILURE;
+        // A start that never lies: the parent returns only once the daemon listens, or
+        // with the daemon's own exit code (its errors reach the parent's stderr).
+        match crate::process::role() {
+            crate::process::Role::Parent => {
+                return match crate::process::daemonize() {
+                    Ok(crate::process::Started::Ready) => exit::OK,
+                    Ok(crate::process::Started::Failed(code)) => code.unwrap_or(exit::FAILURE),
+                    Err(e) => {
+                        eprintln!("portsentry: cannot start the daemon process: {e}");
+                        exit::FAILURE
+                    }
+                };
+            }
+            crate::process::Role::Child => {
+                if let Err(e) = crate::process::begin_child() {
+                    eprintln!("portsentry: cannot detach: {e}");
+                    return exit::FAILURE;
+                }
+            }
         }
     }
     let log = Arc::new(Logger::new(o.stdout, o.syslog, o.verbose, o.debug));
+    // Until the daemon is ready, a failure also reaches the waiting parent's stderr.
+    let fail = |msg: &dyn std::fmt::Display, code: i32| {
+        log.error(msg);
+        if o.daemon {
+            eprintln!("portsentry: {msg}");
+        }
+        code
+    };
     log.notice(Line::Starting(VERSION));
     let service_check = o.service_check && o.mode == Mode::Stealth;
     // Own addresses are followed once typed blocking asks (start_blocklist).
     let facts: Arc<dyn HostFacts> = SystemFacts::start(service_check, false);
     let (records, mut cached) = match open_records(&cfg, &log) {
         Ok(r) => r,
-        Err(e) => {
-            log.error(&e);
-            return exit::FAILURE;
-        }
+        Err(e) => return fail(&e, exit::FAILURE),
     };
     let blocklist = match start_blocklist(&cfg, facts.clone(), ignore.clone(), log.clone()) {
         Ok(b) => b.map(|b| Arc::new(Mutex::new(b))),
-        Err(e) => {
-            log.error(&e);
-            return exit::UNAVAILABLE;
-        }
+        Err(e) => return fail(&e, exit::UNAVAILABLE),
     };
     let _pid = match &blocklist {
         Some(_) => match crate::pidfile::PidFile::take(&cfg.block_state_file, None) {
             Ok(p) => Some(p),
-            Err(e) => {
-                log.error(format!("{e}"));
-                return exit::UNAVAILABLE;
-            }
+            Err(e) => return fail(&e, exit::UNAVAILABLE),
         },
         None => None,
     };
@@ -232,19 +247,34 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     let stop = StopFlag::default();
     let ports = ports_of(&cfg, o.mode);
     if let Err(msg) = start_sources(&o, &ports, &sink, &stop, &log) {
-        log.error(&msg);
-        return exit::UNAVAILABLE;
+        return fail(&msg, exit::UNAVAILABLE);
     }
     drop(sink);
     if let Err(e) = crate::control::start_signals(control.clone()) {
-        log.error(format!("cannot install signal handlers: {e}"));
-        return exit::SOFTWARE;
+        return fail(&format!("cannot install signal handlers: {e}"), exit::SOFTWARE);
     }
     drop(control);
+    if let Some(p) = &o.pidfile {
+        let pid = format!("{}\n", std::process::id());
+        if let Err(e) = crate::fsutil::atomic_write(p, pid.as_bytes(), 0o644) {
+            return fail(
+                &format!("{}: cannot write the pid file: {e}", p.display()),
+                exit::CANTCREAT,
+            );
+        }
+    }
     log.notice(Line::Listening);
+    if o.daemon {
+        if let Err(e) = crate::process::signal_ready() {
+            log.error(format!("could not put the standard streams on /dev/null: {e}"));
+        }
+    }
     control_loop(&o, cfg, control_rx, &pipe, &log);
     stop.stop();
     pipe.drain(DRAIN);
+    if let Some(p) = &o.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
     log.notice(Line::ShuttingDown);
     exit::OK
 }

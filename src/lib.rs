@@ -24,6 +24,7 @@ pub mod logging;
 pub mod model;
 pub mod packet;
 mod pidfile;
+mod process;
 pub mod pipeline;
 mod respond;
 pub mod store;

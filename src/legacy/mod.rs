@@ -11,7 +11,6 @@
 
 pub mod advanced;
 pub mod files;
-pub mod process;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -23,6 +22,7 @@ use std::time::Duration;
 use crate::capture::{self, Input, Ports, StopFlag};
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, VERSION};
+use crate::process;
 use crate::engine::{Engine, Policy};
 use crate::exit;
 use crate::facts::{HostFacts, SystemFacts};
@@ -98,7 +98,8 @@ impl Out {
 pub fn main(mode: LegacyMode, path: &Path) -> i32 {
     match process::role() {
         process::Role::Parent => match process::daemonize() {
-            Ok(code) => code,
+            Ok(process::Started::Ready) => exit::OK,
+            Ok(process::Started::Failed(_)) => exit::LEGACY_FAILURE,
             Err(e) => Out::new(Logger::legacy(Syslog::new(), false)).fatal(Legacy::Admin(
                 &format!("ERROR: cannot start the daemon process: {e}. Shutting down."),
             )),

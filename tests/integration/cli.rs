@@ -335,3 +335,66 @@ fn hosts_deny_backend_through_the_store_commands() {
         "# admin rules\nsshd: 203.0.113.0/24\n"
     );
 }
+
+/// Issue #15: `-D` returns only once the daemon listens, with its failure otherwise;
+/// `--pidfile` is written once it runs and removed at exit. Connect mode on high ports
+/// on loopback, no root needed.
+#[test]
+fn detach_tells_the_truth_and_writes_the_pid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    // a backend that cannot start: the parent reports it and exits non-zero
+    let bad = write(
+        dir.path(),
+        "bad.conf",
+        format!(
+            "TCP_PORTS=\"47311\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"hosts-deny\"\nHOSTS_DENY_FILE=\"{d}/no/such/dir/hosts.deny\"\nBLOCK_STATE_FILE=\"{d}/state/blocks\"\n"
+        )
+        .as_bytes(),
+    );
+    let pidfile = dir.path().join("portsentry.pid");
+    let o = run(&[
+        "--connect",
+        "-D",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "-c",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hosts.deny"), "{}", stderr(&o));
+    assert!(!pidfile.exists());
+    // a good one: exit 0 once listening, the pid file names a running daemon
+    let good = write(
+        dir.path(),
+        "good.conf",
+        format!("TCP_PORTS=\"47312\"\nBLOCK_TCP=\"0\"\nHISTORY_FILE=\"{d}/history\"\n").as_bytes(),
+    );
+    let o = run(&[
+        "--connect",
+        "-D",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "-c",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(pid);
+    // it listens now: a connection is accepted
+    assert!(std::net::TcpStream::connect("127.0.0.1:47312").is_ok());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let start = std::time::Instant::now();
+    while pidfile.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "pid file not removed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+}

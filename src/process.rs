@@ -1,9 +1,10 @@
-//! Process behaviour of legacy mode (`docs/compat.md` §10.2): detaching and readiness.
+//! Detaching with a start that never lies (`-D` in 2.x mode, and 1.2 mode, `docs/compat.md`
+//! §10.2): the parent returns only once the daemon is listening, or with its failure.
 //!
-//! In: argv and the environment. Out: in the parent, its exit status (0 once the child
-//! said it is listening, 255 when the child failed or went away first); in the child, a
-//! process in its own session with `/` as its directory, umask 077 and, once ready, its
-//! standard streams on /dev/null.
+//! In: argv and the environment. Out: in the parent, [`Started::Ready`] once the child
+//! said it is listening, or [`Started::Failed`] with the child's exit code when it ended
+//! (or closed the pipe) first; in the child, a process in its own session with `/` as
+//! its directory, umask 077 and, once ready, its standard streams on /dev/null.
 //!
 //! `fork` is not safe Rust, so the parent re-executes `/proc/self/exe` with the same argv
 //! (argv[0] included: `ps` keeps showing `portsentry -atcp`, which Debian's init script
@@ -19,10 +20,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::exit;
 
 /// The environment marker that tells the re-executed process it is the daemon.
-const MARKER: &str = "PORTSENTRY_LEGACY_DAEMON";
+const MARKER: &str = "PORTSENTRY_DAEMON_CHILD";
 /// The marker's value (anything else is not ours).
 const MARKER_VALUE: &str = "1";
 /// The byte the child writes when it is listening.
@@ -58,10 +58,20 @@ fn self_exe() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("portsentry"))
 }
 
+/// How the detached daemon's start ended, as the parent saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// It is listening.
+    Ready,
+    /// It ended before that, with this exit code (`None`: killed by a signal).
+    Failed(Option<i32>),
+}
+
 /// The parent's whole job: start the child with the same argv and wait for its
-/// readiness byte. Returns 0 once it came, 255 when the child ended (or closed the
-/// pipe) without sending it, and the error when it could not be started at all.
-pub fn daemonize() -> io::Result<i32> {
+/// readiness byte. Returns [`Started::Ready`] once it came, [`Started::Failed`] when the
+/// child ended (or closed the pipe) without sending it, and the error when it could not
+/// be started at all.
+pub fn daemonize() -> io::Result<Started> {
     let args: Vec<OsString> = std::env::args_os().collect();
     let mut cmd = Command::new(self_exe());
     if let Some(argv0) = args.first() {
@@ -79,10 +89,9 @@ pub fn daemonize() -> io::Result<i32> {
     };
     if ready {
         // The child runs on; it is in its own session and will be reaped by init.
-        Ok(exit::OK)
+        Ok(Started::Ready)
     } else {
-        let _ = child.wait();
-        Ok(exit::LEGACY_FAILURE)
+        Ok(Started::Failed(child.wait().ok().and_then(|s| s.code())))
     }
 }
 
