@@ -259,9 +259,7 @@ fn check(cli: Cli) -> Result<Options, UsageError> {
         local_check: !cli.disable_local_check,
         service_check: !cli.disable_service_check,
         daemon: cli.daemon,
-        pidfile: cli
-            .pidfile
-            .map(|p| std::path::absolute(&p).unwrap_or(p)),
+        pidfile: cli.pidfile.map(|p| std::path::absolute(&p).unwrap_or(p)),
         debug: cli.debug,
         verbose: cli.verbose,
         block_backend,

@@ -100,13 +100,44 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
 
 /// Prints the report; returns the exit code.
 pub fn check_config(cfg: &Config, ignore: Option<&IgnoreList>, target: Target) -> i32 {
-    let report = check_config_report(cfg, ignore, target);
+    let mut report = check_config_report(cfg, ignore, target);
+    let ok_line = report.ends_with("# OK\n");
+    if ok_line {
+        report.truncate(report.len() - "# OK\n".len());
+    }
+    // Each backend resolved and checked the way the daemon will use it on this machine
+    // (read-only probes): a backend that cannot work here fails the check.
+    let mut unusable = Vec::new();
+    for name in &cfg.block_backend {
+        let (real, why) = crate::blocklist::backends::resolve(*name);
+        let shown = if why.is_empty() {
+            real.to_string()
+        } else {
+            format!("{name} = {real} ({why})")
+        };
+        match crate::blocklist::backends::check_usable(real, cfg) {
+            Ok(()) => report.push_str(&format!("# block backend {shown}: usable here\n")),
+            Err(e) => {
+                report.push_str(&format!("# block backend {shown}: NOT usable here\n"));
+                unusable.push(e.to_string());
+            }
+        }
+    }
+    if ok_line && unusable.is_empty() {
+        report.push_str("# OK\n");
+    }
     let mut o = std::io::stdout().lock();
     if o.write_all(report.as_bytes())
         .and_then(|_| o.flush())
         .is_err()
     {
         return exit::FAILURE;
+    }
+    if !unusable.is_empty() {
+        for e in unusable {
+            eprintln!("{}: {e}", cfg.path.display());
+        }
+        return exit::CONFIG;
     }
     exit::OK
 }

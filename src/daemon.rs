@@ -251,7 +251,10 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     }
     drop(sink);
     if let Err(e) = crate::control::start_signals(control.clone()) {
-        return fail(&format!("cannot install signal handlers: {e}"), exit::SOFTWARE);
+        return fail(
+            &format!("cannot install signal handlers: {e}"),
+            exit::SOFTWARE,
+        );
     }
     drop(control);
     if let Some(p) = &o.pidfile {
@@ -266,7 +269,9 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     log.notice(Line::Listening);
     if o.daemon {
         if let Err(e) = crate::process::signal_ready() {
-            log.error(format!("could not put the standard streams on /dev/null: {e}"));
+            log.error(format!(
+                "could not put the standard streams on /dev/null: {e}"
+            ));
         }
     }
     control_loop(&o, cfg, control_rx, &pipe, &log);
@@ -491,7 +496,7 @@ fn replay(o: &Options, cfg: Config, ignore: IgnoreList, path: &Path) -> i32 {
             backends: cfg
                 .block_backend
                 .iter()
-                .map(|b| b.resolve().as_str())
+                .map(|b| blocklist::backends::resolve(*b).0.as_str())
                 .collect(),
             facts: facts.clone(),
             ignore: ignore.clone(),

@@ -24,7 +24,7 @@ pub mod logging;
 pub mod model;
 pub mod packet;
 mod pidfile;
-mod process;
 pub mod pipeline;
+mod process;
 mod respond;
 pub mod store;

@@ -20,7 +20,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-
 /// The environment marker that tells the re-executed process it is the daemon.
 const MARKER: &str = "PORTSENTRY_DAEMON_CHILD";
 /// The marker's value (anything else is not ours).

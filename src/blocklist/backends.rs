@@ -13,18 +13,125 @@ use crate::config::{BackendName, Config};
 pub enum BuildError {
     #[error("block backend {0}: not available in this build yet")]
     NotBuilt(BackendName),
+    #[error("block backend command: BLOCK_COMMAND is not set")]
+    NoCommand,
+    #[error("block backend {name} cannot work here: {why}")]
+    Unusable { name: BackendName, why: String },
     #[error("block backend nft: cannot open the netlink socket: {0}")]
     Open(String),
     #[error("BLOCK_PREFIX_V6={0}: the nft backend blocks single hosts only (use 128)")]
     Prefix(u8),
 }
 
-/// The configured backends, in the configured order.
+/// How long a firewall tool or the admin's command may run.
+const TOOL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The configured backends, in the configured order (`auto` resolved on this machine).
 pub fn make_backends(cfg: &Config) -> Result<Vec<Box<dyn Blocker>>, BuildError> {
     cfg.block_backend
         .iter()
-        .map(|name| make_backend(name.resolve(), cfg))
+        .map(|name| make_backend(resolve(*name).0, cfg))
         .collect()
+}
+
+/// What `auto` means on this machine, and why: Linux nft; OpenBSD pf; FreeBSD pf if
+/// /dev/pf is there (pf loaded), else ipfw if loaded, else route; NetBSD npf if active,
+/// else route. Read-only probes; other names come back as they are.
+pub fn resolve(name: BackendName) -> (BackendName, String) {
+    if name != BackendName::Auto {
+        return (name, String::new());
+    }
+    if cfg!(target_os = "linux") {
+        return (BackendName::Nft, "nftables on Linux".to_string());
+    }
+    if cfg!(target_os = "openbsd") {
+        return (BackendName::Pf, "pf on OpenBSD".to_string());
+    }
+    if cfg!(target_os = "freebsd") {
+        if std::path::Path::new("/dev/pf").exists() {
+            return (BackendName::Pf, "/dev/pf exists (pf is loaded)".to_string());
+        }
+        if tool_succeeds(&["/sbin/sysctl", "-n", "net.inet.ip.fw.enable"]) {
+            return (
+                BackendName::Ipfw,
+                "ipfw is loaded (net.inet.ip.fw.enable)".to_string(),
+            );
+        }
+        return (
+            BackendName::Route,
+            "neither pf nor ipfw is loaded".to_string(),
+        );
+    }
+    if cfg!(target_os = "netbsd") {
+        if tool_output(&["/sbin/npfctl", "show"]).is_some_and(|o| o.contains("active")) {
+            return (BackendName::Npf, "npf is active (npfctl show)".to_string());
+        }
+        return (BackendName::Route, "npf is not active".to_string());
+    }
+    (BackendName::Route, "blackhole routes".to_string())
+}
+
+fn tool_output(argv: &[&str]) -> Option<String> {
+    let program = portsentry_exec::Program::Argv(argv.iter().map(|s| s.to_string()).collect());
+    let ran = portsentry_exec::run(&portsentry_exec::Spec {
+        stdout: portsentry_exec::Stdout::Capture,
+        env: &[("LC_ALL", "C")],
+        ..portsentry_exec::Spec::new(&program, TOOL_LIMIT)
+    })
+    .ok()?;
+    ran.success()
+        .then(|| String::from_utf8_lossy(&ran.stdout).into_owned())
+}
+
+fn tool_succeeds(argv: &[&str]) -> bool {
+    tool_output(argv).is_some()
+}
+
+/// Whether a backend can work on this machine, checked without changing anything (for
+/// `check-config` and the rc.d prestart checks): its tool is there and its firewall is
+/// loaded.
+pub fn check_usable(name: BackendName, cfg: &Config) -> Result<(), BuildError> {
+    let unusable = |why: String| BuildError::Unusable { name, why };
+    let executable = |p: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+            Ok(_) => Err(unusable(format!("{p} is not an executable file"))),
+            Err(e) => Err(unusable(format!("{p}: {e}"))),
+        }
+    };
+    match name {
+        BackendName::Auto => check_usable(resolve(name).0, cfg),
+        BackendName::Pf => {
+            executable("/sbin/pfctl")?;
+            if !std::path::Path::new("/dev/pf").exists() {
+                return Err(unusable("/dev/pf is missing: pf is not loaded".to_string()));
+            }
+            Ok(())
+        }
+        BackendName::Ipfw => {
+            executable("/sbin/ipfw")?;
+            if !tool_succeeds(&["/sbin/sysctl", "-n", "net.inet.ip.fw.enable"]) {
+                return Err(unusable("ipfw is not loaded (kldload ipfw)".to_string()));
+            }
+            Ok(())
+        }
+        BackendName::Npf => {
+            executable("/sbin/npfctl")?;
+            Ok(())
+        }
+        BackendName::Command => {
+            let argv = cfg.block_command.as_ref().ok_or(BuildError::NoCommand)?;
+            executable(&argv[0])?;
+            if let Some(u) = &cfg.unblock_command {
+                executable(&u[0])?;
+            }
+            Ok(())
+        }
+        BackendName::Nft | BackendName::Route | BackendName::HostsDeny => {
+            make_backend(name, cfg).map(|_| ())
+        }
+    }
 }
 
 fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, BuildError> {
@@ -60,6 +167,14 @@ fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, Bui
         // Blackhole routes: rtnetlink with our own protocol number on Linux, route(8)
         // with an argv on the BSDs.
         BackendName::Route => Ok(Box::new(portsentry_route::Route::new())),
+        // The admin's own tools, run with an argv (never a shell).
+        BackendName::Command => Ok(Box::new(portsentry_command::Command::new(
+            portsentry_command::Options {
+                block: cfg.block_command.clone().ok_or(BuildError::NoCommand)?,
+                unblock: cfg.unblock_command.clone(),
+                limit: TOOL_LIMIT,
+            },
+        ))),
         other => Err(BuildError::NotBuilt(other)),
     }
 }

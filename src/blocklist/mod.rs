@@ -635,7 +635,16 @@ impl Blocklist {
     /// many blocks were active and the backend errors.
     pub fn flush(&mut self) -> (usize, Vec<String>) {
         let mut errs = Vec::new();
+        let stored: Vec<Net> = self.store.active().map(|r| r.net).collect();
         for bi in 0..self.backends.len() {
+            // A backend that cannot list what it holds gets each stored block lifted.
+            if !self.backends[bi].holds_list() {
+                for net in &stored {
+                    if let Err(e) = self.backends[bi].unblock(net) {
+                        errs.push(self.backend_failed(&e));
+                    }
+                }
+            }
             if let Err(e) = self.backends[bi].flush() {
                 errs.push(self.backend_failed(&e));
             }

@@ -19,6 +19,61 @@ pub use crate::model::ports::{PortItem, PortSet};
 pub use crate::model::{BlockMode, Dialect, Mode, Proto};
 pub use ignore::IgnoreList;
 
+/// The default rule number of the ipfw backend's deny rule (see portsentry.conf(5)).
+pub const DEFAULT_IPFW_RULE: u16 = 500;
+
+/// Splits a BLOCK_COMMAND value into an argv, once, at load: words separated by blanks,
+/// single quotes group a word with blanks in it. No shell: no variables, globbing,
+/// redirection or escapes.
+pub fn split_argv(value: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    for c in value.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return Err("has an unclosed single quote".to_string());
+    }
+    if in_word {
+        out.push(cur);
+    }
+    if out.is_empty() {
+        return Err("names no program".to_string());
+    }
+    Ok(out)
+}
+
+/// An argv back as a config value (words with blanks in single quotes).
+pub fn join_argv(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Default config path of both dialects.
 pub const DEFAULT_PATH: &str = "/etc/portsentry/portsentry.conf";
 
@@ -29,17 +84,19 @@ pub enum BackendName {
     Nft,
     Pf,
     Ipfw,
+    Npf,
     Route,
     HostsDeny,
     Command,
 }
 
 impl BackendName {
-    pub const ALL: [BackendName; 7] = [
+    pub const ALL: [BackendName; 8] = [
         BackendName::Auto,
         BackendName::Nft,
         BackendName::Pf,
         BackendName::Ipfw,
+        BackendName::Npf,
         BackendName::Route,
         BackendName::HostsDeny,
         BackendName::Command,
@@ -51,6 +108,7 @@ impl BackendName {
             BackendName::Nft => "nft",
             BackendName::Pf => "pf",
             BackendName::Ipfw => "ipfw",
+            BackendName::Npf => "npf",
             BackendName::Route => "route",
             BackendName::HostsDeny => "hosts-deny",
             BackendName::Command => "command",
@@ -63,6 +121,7 @@ impl BackendName {
             BackendName::Nft => cfg!(target_os = "linux"),
             BackendName::Pf => cfg!(any(target_os = "openbsd", target_os = "freebsd")),
             BackendName::Ipfw => cfg!(target_os = "freebsd"),
+            BackendName::Npf => cfg!(target_os = "netbsd"),
             BackendName::Route => cfg!(any(
                 target_os = "linux",
                 target_os = "freebsd",
@@ -201,6 +260,9 @@ pub const KEYS: &[&str] = &[
     "BLOCK_PREFIX_V6",
     "BLOCK_STATE_FILE",
     "NFT_HOOKS",
+    "IPFW_RULE",
+    "BLOCK_COMMAND",
+    "UNBLOCK_COMMAND",
 ];
 
 /// The typed configuration.
@@ -241,6 +303,11 @@ pub struct Config {
     pub block_prefix_v6: u8,
     pub block_state_file: PathBuf,
     pub nft_hooks: Vec<Hook>,
+    /// The ipfw rule number of our deny rule.
+    pub ipfw_rule: u16,
+    /// The command backend's argv templates, split once at load.
+    pub block_command: Option<Vec<String>>,
+    pub unblock_command: Option<Vec<String>>,
     /// Line on which each key took effect.
     pub lines: HashMap<&'static str, usize>,
     /// Things worth telling the admin that are not errors (`path:line: ...`).
@@ -282,6 +349,9 @@ impl Config {
             block_prefix_v6: 128,
             block_state_file: PathBuf::from("/var/lib/portsentry/blocks"),
             nft_hooks: vec![Hook::Input],
+            ipfw_rule: DEFAULT_IPFW_RULE,
+            block_command: None,
+            unblock_command: None,
             lines: HashMap::new(),
             warnings: Vec::new(),
         }
@@ -504,6 +574,28 @@ impl Config {
                 }
                 self.nft_hooks = hooks;
             }
+            "IPFW_RULE" => self.ipfw_rule = self.number(key, value, line, 1, 65534)? as u16,
+            "BLOCK_COMMAND" | "UNBLOCK_COMMAND" => {
+                let argv = split_argv(value).map_err(|p| self.key_err(line, key, p))?;
+                if !argv.iter().any(|a| a.contains("$TARGET$")) {
+                    return Err(self.key_err(line, key, "has no $TARGET$"));
+                }
+                if !argv[0].starts_with('/') {
+                    return Err(self.key_err(
+                        line,
+                        key,
+                        format!(
+                            "\"{}\" must be an absolute path (no PATH lookup, no shell)",
+                            argv[0]
+                        ),
+                    ));
+                }
+                if key == "BLOCK_COMMAND" {
+                    self.block_command = Some(argv);
+                } else {
+                    self.unblock_command = Some(argv);
+                }
+            }
             _ => return Err(self.key_err(line, key, unknown_key_problem(key))),
         }
         Ok(())
@@ -566,6 +658,14 @@ impl Config {
 
     /// The 2.x cross-checks for `mode` (call after any `--block-backend` override).
     pub fn validate(&mut self, mode: Mode) -> Result<(), ConfigError> {
+        if self.block_backend.contains(&BackendName::Command) && self.block_command.is_none() {
+            let line = self.line_of("BLOCK_BACKEND");
+            return Err(self.key_err(
+                line,
+                "BLOCK_BACKEND",
+                "names the command backend but BLOCK_COMMAND is not set",
+            ));
+        }
         if self.dialect == Dialect::Legacy {
             return Ok(());
         }
@@ -714,6 +814,15 @@ impl Config {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
+            ("IPFW_RULE", self.ipfw_rule.to_string()),
+            (
+                "BLOCK_COMMAND",
+                opt(self.block_command.as_ref().map(|a| join_argv(a))),
+            ),
+            (
+                "UNBLOCK_COMMAND",
+                opt(self.unblock_command.as_ref().map(|a| join_argv(a))),
+            ),
         ]
     }
 }
@@ -859,6 +968,17 @@ mod tests {
             ("BLOCK_PREFIX_V6", "64", "64"),
             ("BLOCK_STATE_FILE", "/x/blocks", "/x/blocks"),
             ("NFT_HOOKS", "input,forward", "input,forward"),
+            ("IPFW_RULE", "1200", "1200"),
+            (
+                "BLOCK_COMMAND",
+                "/usr/local/bin/fw 'block this' $TARGET$",
+                "/usr/local/bin/fw 'block this' $TARGET$",
+            ),
+            (
+                "UNBLOCK_COMMAND",
+                "/usr/local/bin/fw unblock $TARGET$",
+                "/usr/local/bin/fw unblock $TARGET$",
+            ),
         ];
         assert_eq!(values.len(), KEYS.len());
         let text: String = values

@@ -22,7 +22,6 @@ use std::time::Duration;
 use crate::capture::{self, Input, Ports, StopFlag};
 use crate::config::{Config, ConfigError};
 use crate::daemon::{self, VERSION};
-use crate::process;
 use crate::engine::{Engine, Policy};
 use crate::exit;
 use crate::facts::{HostFacts, SystemFacts};
@@ -32,6 +31,7 @@ use crate::model::Interfaces;
 use crate::model::LegacyMode;
 use crate::model::{Dialect, PortItem, PortSet, Proto};
 use crate::pipeline::{self, Pipeline};
+use crate::process;
 use crate::respond::{Actions, Blocking, Executor, Records, Setup};
 
 /// Depth of the control channel (signals, source errors).

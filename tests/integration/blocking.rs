@@ -753,3 +753,47 @@ fn a_slow_command_holds_up_only_its_own_host() {
         .count();
     assert_eq!(ran, 2, "{lines:?}");
 }
+
+/// Issue #15: the command backend runs the admin's own tool with an argv (no shell) for
+/// a scan, and its unblock command on expiry.
+#[test]
+fn command_backend_runs_the_tools_with_an_argv() {
+    if !is_root("command_backend_runs_the_tools_with_an_argv") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("fw tool.sh");
+    std::fs::write(
+        &rec,
+        format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >> '{}/ran'\necho >> '{}/ran'\n",
+            dir.path().display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rec, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let conf = config(
+        dir.path(),
+        &format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"command\"\nBLOCK_TIMEOUT=\"2s\"\nBLOCK_COMMAND=\"'{r}' block $TARGET$ 'for $TIMEOUT$ s'\"\nUNBLOCK_COMMAND=\"'{r}' unblock $TARGET$\"\nBLOCK_STATE_FILE=\"{d}/blocks\"\n",
+            r = rec.display(),
+            d = dir.path().display()
+        ),
+    );
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 has been blocked via command for 2s")
+    });
+    d.wait_for("expiry", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host 198.18.0.1 block expired, unblocked")
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ran")).unwrap(),
+        "block|198.18.0.1|for 2 s|\nunblock|198.18.0.1|\n"
+    );
+}

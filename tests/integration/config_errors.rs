@@ -21,7 +21,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, String)> {
         ("block 3", "BLOCK_TCP=\"3\"\n".into(), "1: BLOCK_TCP: \"3\" must be 0 (log only), 1 (block) or 2 (run KILL_RUN_CMD only)".into()),
         ("kill route without target", "KILL_ROUTE=\"/sbin/route add\"\n".into(), "1: KILL_ROUTE: must contain the $TARGET$ token".into()),
         ("bad duration", "BLOCK_TIMEOUT=\"3y\"\n".into(), "1: BLOCK_TIMEOUT: \"3y\" is not a duration such as 90s, 30m, 12h, 7d or 0 (permanent)".into()),
-        ("bad backend", "BLOCK_BACKEND=\"iptables\"\n".into(), "1: BLOCK_BACKEND: unknown block backend \"iptables\" (known: auto, nft, pf, ipfw, route, hosts-deny, command)".into()),
+        ("bad backend", "BLOCK_BACKEND=\"iptables\"\n".into(), "1: BLOCK_BACKEND: unknown block backend \"iptables\" (known: auto, nft, pf, ipfw, npf, route, hosts-deny, command)".into()),
         ("bad hook", "NFT_HOOKS=\"output\"\n".into(), "1: NFT_HOOKS: unknown hook \"output\" (known: input, forward)".into()),
         ("run cmd missing", "TCP_PORTS=\"1\"\nBLOCK_TCP=\"2\"\n".into(), "2: BLOCK_TCP: is 2 (run KILL_RUN_CMD only) but KILL_RUN_CMD is not set".into()),
         ("nothing can block", "TCP_PORTS=\"1\"\nBLOCK_UDP=\"1\"\n".into(), "2: BLOCK_UDP: is 1 (block) but nothing can block: set BLOCK_BACKEND, KILL_ROUTE or KILL_HOSTS_DENY".into()),

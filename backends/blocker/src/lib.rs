@@ -308,6 +308,11 @@ pub trait Blocker: Send {
     fn vanished(&mut self) -> Result<bool, BlockError> {
         Ok(false)
     }
+    /// Whether [`Blocker::list`] tells what the backend holds. A backend that cannot (the
+    /// admin's own tools) gets every stored block unblocked one by one on a flush.
+    fn holds_list(&self) -> bool {
+        true
+    }
 }
 
 /// A blocker that does nothing and holds nothing.
