@@ -167,6 +167,11 @@ fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, Bui
         // Blackhole routes: rtnetlink with our own protocol number on Linux, route(8)
         // with an argv on the BSDs.
         BackendName::Route => Ok(Box::new(portsentry_route::Route::new())),
+        // pf: table "portsentry" in anchor "portsentry", with pfctl(8) and an argv.
+        BackendName::Pf => Ok(Box::new(portsentry_pf::Pf::new(portsentry_pf::Options {
+            limit: TOOL_LIMIT,
+            ..portsentry_pf::Options::default()
+        }))),
         // The admin's own tools, run with an argv (never a shell).
         BackendName::Command => Ok(Box::new(portsentry_command::Command::new(
             portsentry_command::Options {
