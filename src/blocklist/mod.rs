@@ -43,6 +43,8 @@ pub use clock::{unix_now, Clock, ManualClock, SystemClock};
 const VANISH_CHECK_SECS: u64 = 2;
 /// How often a cap is logged at most, in seconds.
 const CAP_LOG_SECS: u64 = 10;
+/// After a backend failed, how long until the next reconcile retries it, in seconds.
+const RETRY_SECS: u64 = 30;
 
 /// The BLOCK_* keys the blocklist applies.
 #[derive(Debug, Clone, PartialEq)]
@@ -260,6 +262,9 @@ pub struct Blocklist {
     vanish_checked: u64,
     /// Failures per backend since start.
     failures: BTreeMap<&'static str, u64>,
+    /// A backend failed since the last reconcile: the next tick after RETRY_SECS
+    /// reconciles every backend with the store again.
+    retry_due: Option<u64>,
 }
 
 impl Blocklist {
@@ -289,6 +294,7 @@ impl Blocklist {
             cap_logged: None,
             vanish_checked: now,
             failures: BTreeMap::new(),
+            retry_due: None,
         }
     }
 
@@ -372,6 +378,9 @@ impl Blocklist {
 
     fn backend_failed(&mut self, e: &BlockError) -> String {
         *self.failures.entry(e.backend).or_default() += 1;
+        if self.retry_due.is_none() {
+            self.retry_due = Some(self.clock.now() + RETRY_SECS);
+        }
         describe(e)
     }
 
@@ -810,6 +819,14 @@ impl Blocklist {
             }
             if lost {
                 self.reapply();
+            }
+        }
+        // A backend that failed is retried: every backend made to hold the store again.
+        if self.retry_due.is_some_and(|t| now >= t) {
+            self.retry_due = None;
+            let (_, errs) = self.reapply();
+            if errs.is_empty() {
+                self.log.notice(Line::Reconciled);
             }
         }
         ch

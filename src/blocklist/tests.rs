@@ -448,3 +448,29 @@ fn preview_says_what_would_happen_without_a_store() {
     assert_eq!(got.timeout, Some(Duration::from_secs(3600)));
     assert!(p.preview(&det("198.18.0.2")).is_err());
 }
+
+#[test]
+fn a_failed_backend_is_retried_by_the_next_reconcile() {
+    let (mut bed, fails) = bed_with(settings(), &["good", "bad"]);
+    fails[1].store(true, Ordering::SeqCst);
+    bed.b.block(det("198.18.7.1")).unwrap();
+    fails[1].store(false, Ordering::SeqCst);
+    bed.calls.lock().unwrap().clear();
+    bed.clock.advance(RETRY_SECS - 1);
+    bed.b.tick();
+    assert!(blocks(&bed.calls).is_empty());
+    bed.clock.advance(1);
+    bed.b.tick();
+    let got = blocks(&bed.calls);
+    assert!(
+        got.iter()
+            .any(|(n, net, _)| *n == "bad" && net.to_string() == "198.18.7.1"),
+        "{got:?}"
+    );
+    assert!(bed
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("holds the stored blocks again")));
+}

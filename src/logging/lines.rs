@@ -159,6 +159,8 @@ pub enum Line<'a> {
     },
     /// SIGHUP applied the new configuration.
     Reloaded,
+    /// Every backend holds the store's blocks again after a failure.
+    Reconciled,
     /// SIGHUP: keys that cannot change while running kept their old value.
     ReloadKept {
         keys: &'a str,
@@ -261,6 +263,9 @@ impl fmt::Display for Line<'_> {
                 Err(r) => write!(f, "replay: would not block: {r}"),
             },
             Line::Reloaded => f.write_str("Configuration and ignore file reloaded"),
+            Line::Reconciled => f.write_str(
+                "adminalert: every block backend holds the stored blocks again after a failure",
+            ),
             Line::ReloadKept { keys } => write!(
                 f,
                 "adminalert: reload: {keys} cannot change while running; the old value stays until the next restart"
