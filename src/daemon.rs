@@ -127,6 +127,13 @@ pub fn start_blocklist(
         return Ok(None);
     }
     let backends = blocklist::make_backends(cfg)?;
+    if cfg.block_backend.contains(&crate::config::BackendName::Auto) {
+        let (name, why) = blocklist::backends::resolve(crate::config::BackendName::Auto);
+        log.notice(Line::AutoBackend {
+            name: name.as_str(),
+            why: &why,
+        });
+    }
     facts.follow();
     let mut b = Blocklist::open(cfg, backends, Arc::new(SystemClock), facts, ignore, log)?;
     b.start()?;

@@ -263,6 +263,9 @@ impl fmt::Display for Line<'_> {
                 Err(r) => write!(f, "replay: would not block: {r}"),
             },
             Line::Reloaded => f.write_str("Configuration and ignore file reloaded"),
+            Line::AutoBackend { name, why } => {
+                write!(f, "adminalert: block backend auto: using {name} ({why})")
+            }
             Line::Reconciled => f.write_str(
                 "adminalert: every block backend holds the stored blocks again after a failure",
             ),
