@@ -161,6 +161,11 @@ pub enum Line<'a> {
     Reloaded,
     /// Every backend holds the store's blocks again after a failure.
     Reconciled,
+    /// What `BLOCK_BACKEND="auto"` chose on this machine, and why.
+    AutoBackend {
+        name: &'a str,
+        why: &'a str,
+    },
     /// SIGHUP: keys that cannot change while running kept their old value.
     ReloadKept {
         keys: &'a str,
