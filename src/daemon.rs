@@ -127,7 +127,10 @@ pub fn start_blocklist(
         return Ok(None);
     }
     let backends = blocklist::make_backends(cfg)?;
-    if cfg.block_backend.contains(&crate::config::BackendName::Auto) {
+    if cfg
+        .block_backend
+        .contains(&crate::config::BackendName::Auto)
+    {
         let (name, why) = blocklist::backends::resolve(crate::config::BackendName::Auto);
         log.notice(Line::AutoBackend {
             name: name.as_str(),

@@ -172,6 +172,21 @@ fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, Bui
             limit: TOOL_LIMIT,
             ..portsentry_pf::Options::default()
         }))),
+        // ipfw: lookup table "portsentry" and one deny rule at IPFW_RULE.
+        BackendName::Ipfw => Ok(Box::new(portsentry_ipfw::Ipfw::new(
+            portsentry_ipfw::Options {
+                rule: cfg.ipfw_rule,
+                limit: TOOL_LIMIT,
+                ..portsentry_ipfw::Options::default()
+            },
+        ))),
+        // npf: table "portsentry" of the loaded npf.conf.
+        BackendName::Npf => Ok(Box::new(portsentry_npf::Npf::new(
+            portsentry_npf::Options {
+                limit: TOOL_LIMIT,
+                ..portsentry_npf::Options::default()
+            },
+        ))),
         // The admin's own tools, run with an argv (never a shell).
         BackendName::Command => Ok(Box::new(portsentry_command::Command::new(
             portsentry_command::Options {

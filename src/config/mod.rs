@@ -20,7 +20,7 @@ pub use crate::model::{BlockMode, Dialect, Mode, Proto};
 pub use ignore::IgnoreList;
 
 /// The default rule number of the ipfw backend's deny rule (see portsentry.conf(5)).
-pub const DEFAULT_IPFW_RULE: u16 = 500;
+pub const DEFAULT_IPFW_RULE: u16 = 45;
 
 /// Splits a BLOCK_COMMAND value into an argv, once, at load: words separated by blanks,
 /// single quotes group a word with blanks in it. No shell: no variables, globbing,

@@ -182,8 +182,19 @@ struct Inner {
     feedback: Feedback,
     resolver: Mutex<resolve::Resolver>,
     malformed: Mutex<Malformed>,
-    /// Hosts with a decision on a worker, and the decisions waiting behind it.
-    busy: Mutex<HashMap<IpAddr, VecDeque<Job>>>,
+    /// Hosts whose decisions run (or wait to run) on workers.
+    busy: Mutex<Busy>,
+}
+
+/// The per-host queues of the workers.
+#[derive(Default)]
+struct Busy {
+    /// Per host: the decisions not yet started, in order.
+    queues: HashMap<IpAddr, VecDeque<Job>>,
+    /// Workers running.
+    workers: usize,
+    /// Hosts waiting for a worker (all [`MAX_WORKERS`] were busy), in arrival order.
+    waiting: VecDeque<IpAddr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -230,7 +241,7 @@ impl Executor {
                 suppressed: 0,
                 total: 0,
             }),
-            busy: Mutex::new(HashMap::new()),
+            busy: Mutex::new(Busy::default()),
         }))
     }
 
@@ -282,7 +293,7 @@ impl Executor {
         for job in jobs {
             let ip = job.src();
             let mut busy = lock(&self.0.busy);
-            if let Some(q) = busy.get_mut(&ip) {
+            if let Some(q) = busy.queues.get_mut(&ip) {
                 q.push_back(job);
                 continue;
             }
@@ -290,11 +301,18 @@ impl Executor {
                 Step::Act(a) => actions.execs(*a),
                 _ => false,
             });
-            if execs && !self.0.dry_run && busy.len() < MAX_WORKERS {
-                busy.insert(ip, VecDeque::new());
-                drop(busy);
-                let me = self.clone();
-                std::thread::spawn(move || me.worker(job));
+            if execs && !self.0.dry_run {
+                if busy.workers < MAX_WORKERS {
+                    busy.workers += 1;
+                    busy.queues.insert(ip, VecDeque::new());
+                    drop(busy);
+                    let me = self.clone();
+                    std::thread::spawn(move || me.worker(job));
+                } else {
+                    // every worker busy: the host waits for the first one to finish
+                    busy.queues.insert(ip, VecDeque::from([job]));
+                    busy.waiting.push_back(ip);
+                }
             } else {
                 drop(busy);
                 inline.push(job);
@@ -355,31 +373,41 @@ impl Executor {
         }
     }
 
-    /// A worker: this host's decision, then those that queued behind it.
+    /// A worker: this host's decision, then those that queued behind it, then the hosts
+    /// that waited for a worker.
     fn worker(&self, first: Job) {
-        let ip = first.src();
+        let mut ip = first.src();
         let mut job = first;
         loop {
             self.run_one(job);
             let mut busy = lock(&self.0.busy);
-            match busy.get_mut(&ip).and_then(|q| q.pop_front()) {
-                Some(next) => job = next,
-                None => {
-                    busy.remove(&ip);
+            if let Some(next) = busy.queues.get_mut(&ip).and_then(|q| q.pop_front()) {
+                job = next;
+                continue;
+            }
+            busy.queues.remove(&ip);
+            loop {
+                let Some(other) = busy.waiting.pop_front() else {
+                    busy.workers -= 1;
                     return;
+                };
+                if let Some(next) = busy.queues.get_mut(&other).and_then(|q| q.pop_front()) {
+                    ip = other;
+                    job = next;
+                    break;
                 }
             }
         }
     }
 
-    /// Whether a worker still runs a decision of `ip` (later ones must queue behind it).
+    /// Whether a decision of `ip` runs or waits on a worker (later ones queue behind it).
     pub fn is_busy(&self, ip: IpAddr) -> bool {
-        lock(&self.0.busy).contains_key(&ip)
+        lock(&self.0.busy).queues.contains_key(&ip)
     }
 
-    /// Hosts with a decision still running on a worker.
+    /// Hosts with a decision running or waiting on a worker.
     pub fn busy_hosts(&self) -> usize {
-        lock(&self.0.busy).len()
+        lock(&self.0.busy).queues.len()
     }
 
     /// Runs steps from `job.pos`; with `stop_at_block`, stops before a typed-block step
