@@ -1,3 +1,5 @@
+//! Tests of the command backend against fake tools that record their argv.
+
 use std::path::{Path, PathBuf};
 
 use portsentry_blocker::Reason;

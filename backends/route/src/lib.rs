@@ -5,25 +5,29 @@
 //!   `blackhole`, table `main`, route protocol [`PROTO`]. The protocol number marks our
 //!   routes, so `list`, `flush` and `replace_all` see and remove only ours and never a
 //!   route someone else added. Every change is acknowledged by the kernel (`NLM_F_ACK`).
-//! - FreeBSD, NetBSD, OpenBSD: `route(8)` exec'd with an argv (never a shell), see
-//!   [`argv_block`] and [`argv_unblock`]. `route(8)` cannot mark routes as ours, so on BSD
-//!   [`Blocker::list`] returns nothing and [`Blocker::flush`] removes nothing: the daemon's
-//!   block store is the source of truth and unblocks each stored network.
+//! - FreeBSD, NetBSD, OpenBSD: [`BsdRoute`], `route(8)` exec'd with an argv (never a
+//!   shell, see [`argv_block`] and [`argv_unblock`]) and `netstat -rn` read back
+//!   ([`argv_list`]). A route of ours is one with the blackhole flag and the loopback
+//!   gateway our argv gives, so [`Blocker::list`] and [`Blocker::flush`] see and remove
+//!   only those (see [`BsdRoute`] for a limit on recent FreeBSD).
 //!
-//! The message bytes ([`netlink`]) and argvs are built by pure functions, tested without root.
+//! Must not: touch a route that is not ours. The message bytes ([`netlink`]), argvs and
+//! the netstat reader are pure functions, tested without root; [`BsdRoute`] is compiled on
+//! every OS and tested on Linux against fake `route` and `netstat` programs.
 
 mod argv;
-#[cfg(any(target_os = "freebsd", target_os = "netbsd", target_os = "openbsd"))]
 mod bsd;
 mod error;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 pub mod netlink;
+mod netstat;
 #[cfg(test)]
 mod tests;
 
-pub use argv::{argv_block, argv_unblock, ROUTE_PROGRAM};
+pub use argv::{argv_block, argv_list, argv_unblock, Family, NETSTAT_PROGRAM, ROUTE_PROGRAM};
+pub use bsd::{BsdOs, BsdRoute, TOOL_LIMIT};
 pub use error::RouteError;
 
 use portsentry_blocker::{BlockError, Blocker, Held, Net, Step, Target};
@@ -39,21 +43,25 @@ pub const NAME: &str = "route";
 /// carrying it in the main table with type blackhole is ours; nothing else is.
 pub const PROTO: u8 = 0x9e;
 
-/// Blackhole routes as a [`Blocker`].
+/// Blackhole routes as a [`Blocker`]: rtnetlink on Linux, [`BsdRoute`] with the system's
+/// own tools on FreeBSD, NetBSD and OpenBSD.
 #[derive(Debug, Default)]
 pub struct Route {
     #[cfg(target_os = "linux")]
     nl: linux::Netlink,
+    #[cfg(any(target_os = "freebsd", target_os = "netbsd", target_os = "openbsd"))]
+    bsd: BsdRoute,
 }
 
 impl Route {
-    /// A backend that opens its netlink socket (Linux) on first use.
+    /// A backend that opens its netlink socket (Linux) on first use; on FreeBSD, NetBSD
+    /// and OpenBSD, [`BsdRoute::default`]: `/sbin/route` and `/usr/bin/netstat`.
     pub fn new() -> Route {
         Route::default()
     }
 }
 
-fn fail(step: Step, net: Option<Net>) -> impl FnOnce(RouteError) -> BlockError {
+pub(crate) fn fail(step: Step, net: Option<Net>) -> impl FnOnce(RouteError) -> BlockError {
     move |e| BlockError::new(NAME, step, net, e)
 }
 
@@ -120,30 +128,34 @@ impl Blocker for Route {
         NAME
     }
 
-    /// Nothing to set up: `route(8)` needs no table of ours.
     fn init(&mut self) -> Result<(), BlockError> {
-        Ok(())
+        self.bsd.init()
     }
 
     fn block(&mut self, target: &Target) -> Result<(), BlockError> {
-        let net = target.net;
-        bsd::block(&net).map_err(fail(Step::Block, Some(net)))
+        self.bsd.block(target)
+    }
+
+    fn block_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
+        self.bsd.block_many(targets)
     }
 
     fn unblock(&mut self, net: &Net) -> Result<(), BlockError> {
-        bsd::unblock(net).map_err(fail(Step::Unblock, Some(*net)))
+        self.bsd.unblock(net)
     }
 
-    /// Removes nothing: `route(8)` cannot tell our blackhole routes from others, so the
-    /// daemon unblocks each network in its block store instead.
+    /// Deletes every blackhole route via the loopback address (see [`BsdRoute`]).
     fn flush(&mut self) -> Result<(), BlockError> {
-        Ok(())
+        self.bsd.flush()
     }
 
-    /// Always empty: `route(8)` routes carry no mark of ours; the daemon's block store is
-    /// the source of truth on BSD.
+    /// Blackhole routes via the loopback address, IPv4 and IPv6, read from `netstat -rn`.
     fn list(&mut self) -> Result<Vec<Held>, BlockError> {
-        Ok(Vec::new())
+        self.bsd.list()
+    }
+
+    fn vanished(&mut self) -> Result<bool, BlockError> {
+        self.bsd.vanished()
     }
 }
 

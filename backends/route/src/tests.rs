@@ -1,4 +1,4 @@
-use crate::{argv_block, argv_unblock};
+use crate::{argv_block, argv_list, argv_unblock, Family};
 use portsentry_blocker::Net;
 
 fn net(s: &str) -> Net {
@@ -90,5 +90,16 @@ fn argv_networks() {
     );
 }
 
+#[test]
+fn argv_netstat() {
+    assert_eq!(argv_list(Family::Inet), ["netstat", "-rn", "-f", "inet"]);
+    assert_eq!(argv_list(Family::Inet6), ["netstat", "-rn", "-f", "inet6"]);
+    assert_eq!(crate::ROUTE_PROGRAM, "/sbin/route");
+    assert_eq!(crate::NETSTAT_PROGRAM, "/usr/bin/netstat");
+}
+
+mod bsd;
+mod fake;
 #[cfg(target_os = "linux")]
 mod linux;
+mod netstat;
