@@ -35,18 +35,6 @@ const QUEUE: usize = 64;
 /// queue, then commands still running; SIGTERM must end the daemon within a second).
 const DRAIN: Duration = Duration::from_millis(400);
 
-/// Keys a SIGHUP cannot apply: the port lists (sockets and capture filters are set up
-/// once) and the store's path.
-pub const NOT_RELOADABLE: &[&str] = &[
-    "TCP_PORTS",
-    "UDP_PORTS",
-    "ADVANCED_PORTS_TCP",
-    "ADVANCED_PORTS_UDP",
-    "ADVANCED_EXCLUDE_TCP",
-    "ADVANCED_EXCLUDE_UDP",
-    "BLOCK_STATE_FILE",
-];
-
 fn ports_of(cfg: &Config, mode: Mode) -> Ports {
     Ports {
         tcp: cfg.watched(Proto::Tcp, mode),
@@ -369,15 +357,8 @@ fn reload(o: &Options, old: Config, pipe: &Pipeline, log: &Arc<Logger>) -> Confi
             return old;
         }
     };
-    let kept = pipeline::kept_keys(&old, &cfg, NOT_RELOADABLE);
-    // What cannot change keeps its old value, so later reloads compare like with like.
-    cfg.tcp_ports = old.tcp_ports.clone();
-    cfg.udp_ports = old.udp_ports.clone();
-    cfg.advanced_ports_tcp = old.advanced_ports_tcp;
-    cfg.advanced_ports_udp = old.advanced_ports_udp;
-    cfg.advanced_exclude_tcp = old.advanced_exclude_tcp.clone();
-    cfg.advanced_exclude_udp = old.advanced_exclude_udp.clone();
-    cfg.block_state_file = old.block_state_file.clone();
+    let kept = pipeline::kept_keys(&old, &cfg, pipeline::FIXED_KEYS);
+    pipeline::keep_fixed(&mut cfg, &old);
 
     // Files at new paths are opened first: if one cannot be, nothing changes.
     let records = if cfg.history_file != old.history_file || cfg.blocked_file != old.blocked_file {

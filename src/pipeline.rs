@@ -43,6 +43,31 @@ pub fn rules(cfg: &Config, policy: Policy, service_check: bool) -> Rules {
     }
 }
 
+/// Keys whose value is set up once, at start, in both dialects: the port lists (sockets
+/// and capture filters are built from them) and the store's path. 1.2 mode adds
+/// BLOCKED_FILE, which holds its instance lock.
+pub const FIXED_KEYS: &[&str] = &[
+    "TCP_PORTS",
+    "UDP_PORTS",
+    "ADVANCED_PORTS_TCP",
+    "ADVANCED_PORTS_UDP",
+    "ADVANCED_EXCLUDE_TCP",
+    "ADVANCED_EXCLUDE_UDP",
+    "BLOCK_STATE_FILE",
+];
+
+/// Gives a reloaded config the old values of [`FIXED_KEYS`], so the config in force
+/// says what really runs (and the next reload compares like with like).
+pub fn keep_fixed(new: &mut Config, old: &Config) {
+    new.tcp_ports = old.tcp_ports.clone();
+    new.udp_ports = old.udp_ports.clone();
+    new.advanced_ports_tcp = old.advanced_ports_tcp;
+    new.advanced_ports_udp = old.advanced_ports_udp;
+    new.advanced_exclude_tcp = old.advanced_exclude_tcp.clone();
+    new.advanced_exclude_udp = old.advanced_exclude_udp.clone();
+    new.block_state_file = old.block_state_file.clone();
+}
+
 /// Keys whose new value a reload cannot apply (what they set up happens once, at
 /// start): those of `keys` whose effective value differs between `old` and `new`.
 pub fn kept_keys(old: &Config, new: &Config, keys: &[&str]) -> Vec<&'static str> {

@@ -519,19 +519,6 @@ fn event_loop(
     }
 }
 
-/// Keys a SIGHUP cannot apply in 1.2 mode: the port settings (1.2 never re-read them),
-/// BLOCKED_FILE (it holds the instance lock) and the store's path.
-pub const NOT_RELOADABLE: &[&str] = &[
-    "TCP_PORTS",
-    "UDP_PORTS",
-    "ADVANCED_PORTS_TCP",
-    "ADVANCED_PORTS_UDP",
-    "ADVANCED_EXCLUDE_TCP",
-    "ADVANCED_EXCLUDE_UDP",
-    "BLOCKED_FILE",
-    "BLOCK_STATE_FILE",
-];
-
 /// SIGHUP: re-read the config and the ignore file and apply every key that can change
 /// (a config that cannot be used leaves the old one in force); the keys that cannot
 /// change are named.
@@ -563,15 +550,13 @@ fn reload(
     for w in &cfg.warnings {
         out.notice(Legacy::Admin(w));
     }
-    let kept = pipeline::kept_keys(&old, &cfg, NOT_RELOADABLE);
-    cfg.tcp_ports = old.tcp_ports.clone();
-    cfg.udp_ports = old.udp_ports.clone();
-    cfg.advanced_ports_tcp = old.advanced_ports_tcp;
-    cfg.advanced_ports_udp = old.advanced_ports_udp;
-    cfg.advanced_exclude_tcp = old.advanced_exclude_tcp.clone();
-    cfg.advanced_exclude_udp = old.advanced_exclude_udp.clone();
+    // BLOCKED_FILE holds the instance lock: it stays too.
+    let mut kept = pipeline::kept_keys(&old, &cfg, pipeline::FIXED_KEYS);
+    if cfg.blocked_file != old.blocked_file {
+        kept.push("BLOCKED_FILE");
+    }
+    pipeline::keep_fixed(&mut cfg, &old);
     cfg.blocked_file = old.blocked_file.clone();
-    cfg.block_state_file = old.block_state_file.clone();
     let history = if cfg.history_file != old.history_file {
         match cfg.history_file.as_ref().map(|p| files::open_history(p)) {
             Some(Ok(h)) => Some(h),

@@ -229,6 +229,18 @@ pub struct Held {
     pub remaining: Option<Duration>,
 }
 
+impl Held {
+    /// Entries of a backend that keeps no per-entry timeout.
+    pub fn untimed(nets: impl IntoIterator<Item = Net>) -> Vec<Held> {
+        nets.into_iter()
+            .map(|net| Held {
+                net,
+                remaining: None,
+            })
+            .collect()
+    }
+}
+
 /// The step of a backend that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {

@@ -189,13 +189,7 @@ impl Blocker for Ipfw {
     /// always `None`.
     fn list(&mut self) -> Result<Vec<Held>, BlockError> {
         let nets = self.held().map_err(fail(Step::List, None))?;
-        Ok(nets
-            .into_iter()
-            .map(|net| Held {
-                net,
-                remaining: None,
-            })
-            .collect())
+        Ok(Held::untimed(nets))
     }
 
     /// Our table or our rule is missing (two `ipfw` runs, one when the table is gone).

@@ -399,13 +399,7 @@ impl Blocker for Npf {
     /// Every entry, with no remaining time; no table holds nothing.
     fn list(&mut self) -> Result<Vec<Held>, BlockError> {
         match self.held() {
-            Ok(nets) => Ok(nets
-                .into_iter()
-                .map(|net| Held {
-                    net,
-                    remaining: None,
-                })
-                .collect()),
+            Ok(nets) => Ok(Held::untimed(nets)),
             Err(e) if e.table_missing() => Ok(Vec::new()),
             Err(e) => Err(fail(Step::List, None)(e)),
         }

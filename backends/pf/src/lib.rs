@@ -225,13 +225,7 @@ impl Blocker for Pf {
                 why,
             })
         })?;
-        Ok(nets
-            .into_iter()
-            .map(|net| Held {
-                net,
-                remaining: None,
-            })
-            .collect())
+        Ok(Held::untimed(nets))
     }
 
     /// Two runs: our anchor's rules must hold our block rule, and `-s Tables` in the

@@ -263,13 +263,7 @@ impl Blocker for BsdRoute {
     /// timeout.
     fn list(&mut self) -> Result<Vec<Held>, BlockError> {
         let nets = self.held().map_err(fail(Step::List, None))?;
-        Ok(nets
-            .into_iter()
-            .map(|net| Held {
-                net,
-                remaining: None,
-            })
-            .collect())
+        Ok(Held::untimed(nets))
     }
 
     /// Routes do not vanish with a firewall reload.

@@ -112,13 +112,7 @@ impl Blocker for Route {
     /// Blackhole routes of the main table carrying [`PROTO`], IPv4 and IPv6.
     fn list(&mut self) -> Result<Vec<Held>, BlockError> {
         let nets = self.nl.dump().map_err(fail(Step::List, None))?;
-        Ok(nets
-            .into_iter()
-            .map(|net| Held {
-                net,
-                remaining: None,
-            })
-            .collect())
+        Ok(Held::untimed(nets))
     }
 }
 
