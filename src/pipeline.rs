@@ -236,7 +236,9 @@ impl Pipeline {
                     if !Executor::worth_running(&d) {
                         return Ok(());
                     }
+                    // RESOLVE_HOST lookups wait (bounded) for the resolver: never here.
                     let inline = !d.acts()
+                        && !d.resolve
                         && self.pending.load(Ordering::Acquire) == 0
                         && !self.executor.is_busy(d.event.src);
                     if !inline {
