@@ -516,6 +516,12 @@ impl Blocklist {
                 }
             }
         }
+        for bi in 0..self.backends.len() {
+            for w in self.backends[bi].take_warnings() {
+                self.log
+                    .error(format!("adminalert: {}: {w}", self.backends[bi].name()));
+            }
+        }
         let mut records = Vec::new();
         for (k, (_, t, previous, offences)) in todo.iter().enumerate() {
             if held[k].is_empty() {

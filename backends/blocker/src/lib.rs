@@ -320,6 +320,11 @@ pub trait Blocker: Send {
     fn vanished(&mut self) -> Result<bool, BlockError> {
         Ok(false)
     }
+    /// Problems that did not fail a step (pf: killing a new host's states failed after
+    /// the block itself succeeded); taking them empties the list. The daemon logs them.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// Whether [`Blocker::list`] tells what the backend holds. A backend that cannot (the
     /// admin's own tools) gets every stored block unblocked one by one on a flush.
     fn holds_list(&self) -> bool {

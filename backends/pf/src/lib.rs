@@ -85,12 +85,6 @@ impl Pf {
         &self.options
     }
 
-    /// Problems that did not fail a step (a `pfctl -k` that failed after the block
-    /// itself succeeded), oldest first; taking them empties the list.
-    pub fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
-    }
-
     fn warn(&mut self, text: String) {
         if self.warnings.len() >= WARNINGS_KEPT {
             self.warnings.remove(0);
@@ -135,6 +129,12 @@ impl Pf {
 impl Blocker for Pf {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// Problems that did not fail a step (a `pfctl -k` that failed after the block
+    /// itself succeeded), oldest first; taking them empties the list.
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Checks that the main ruleset calls our anchor (else [`PfError::AnchorNotReferenced`],
