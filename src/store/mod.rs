@@ -27,7 +27,8 @@
 //! `fdatasync`s it, then releases the lock. `refresh` and `compact` take the same lock.
 //! A line counts only once its newline is on disk: an incomplete last line is a write a
 //! crash cut off, never acknowledged, and is dropped with a warning. Compaction writes
-//! `<path>.tmp`, fsyncs it, renames it over the store and fsyncs the directory; it runs
+//! a temp file beside it (exclusive, unpredictable name, never through a symlink), fsyncs
+//! it, renames it over the store and fsyncs the directory; it runs
 //! by itself once the journal has more than max(1024, 2 × records) lines, and drops
 //! lifted records whose last event is more than 30 days old.
 
@@ -391,9 +392,15 @@ impl Store {
     fn compact_locked(&mut self, now: u64) -> Result<(), StoreError> {
         let cutoff = now.saturating_sub(HISTORY_SECS);
         let keep = |r: &Record| !r.lifted || last_event(r) >= cutoff;
-        let tmp = sidecar(&self.path, ".tmp");
+        let (file, tmp) = crate::fsutil::create_temp(&self.path, 0o600).map_err(|source| {
+            StoreError::WriteSnapshot {
+                path: sidecar(&self.path, ".tmp"),
+                source,
+            }
+        })?;
         let perms = self.file.metadata().ok().map(|m| m.permissions());
         let lines = match write_snapshot(
+            file,
             &tmp,
             &self.path,
             self.state.records.values().filter(|r| keep(r)),
@@ -533,6 +540,7 @@ fn read_from(path: &Path, file: &mut File, offset: u64) -> Result<Vec<u8>, Store
 
 /// Writes header and records to `tmp` and syncs it; returns the number of record lines.
 fn write_snapshot<'a>(
+    file: File,
     tmp: &Path,
     store: &Path,
     records: impl Iterator<Item = &'a Record>,
@@ -542,13 +550,6 @@ fn write_snapshot<'a>(
         path: tmp.to_path_buf(),
         source,
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(tmp)
-        .map_err(failed)?;
     if let Some(perms) = perms {
         file.set_permissions(perms).map_err(failed)?;
     }
