@@ -423,6 +423,8 @@ impl Blocklist {
         let mut todo: Vec<(usize, Target, Option<Record>, u32)> = Vec::new();
         let mut first_of: HashMap<Net, usize> = HashMap::new();
         let mut dup: Vec<(usize, usize)> = Vec::new();
+        // Blocks of this group that are not active yet (they count against BLOCK_MAX).
+        let mut new_in_group = 0usize;
         for (i, req) in reqs.into_iter().enumerate() {
             let net = self.target_net(&req);
             if let Some(j) = first_of.get(&net) {
@@ -444,10 +446,6 @@ impl Blocklist {
             let previous = self.store.get(&net).cloned();
             let active_already = previous.as_ref().is_some_and(|r| !r.lifted);
             if !active_already {
-                let new_in_group = todo
-                    .iter()
-                    .filter(|t| t.2.as_ref().is_none_or(|r| r.lifted))
-                    .count();
                 if self.store.active_len() + new_in_group >= self.settings.block_max {
                     let what = "BLOCK_MAX active blocks reached";
                     self.log_cap(&net, what, now);
@@ -464,6 +462,7 @@ impl Blocklist {
                     continue;
                 }
                 self.rate_window.1 += 1;
+                new_in_group += 1;
             }
             let offences = previous.as_ref().map_or(1, |r| {
                 if r.lifted {
