@@ -62,6 +62,8 @@ fn bench(c: &mut Criterion) {
         banner: false,
         resolve: false,
         scan_trigger: 3,
+        block_max: usize::MAX,
+        block_rate: u32::MAX,
     };
     let facts = FixedFacts::default();
     let ts = std::time::SystemTime::UNIX_EPOCH;

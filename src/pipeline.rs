@@ -40,6 +40,8 @@ pub fn rules(cfg: &Config, policy: Policy, service_check: bool) -> Rules {
         banner: cfg.port_banner.is_some(),
         resolve: cfg.resolve_host,
         scan_trigger: cfg.scan_trigger,
+        block_max: cfg.block_max,
+        block_rate: cfg.block_rate,
     }
 }
 

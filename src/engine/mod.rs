@@ -70,6 +70,10 @@ pub struct Rules {
     /// RESOLVE_HOST: the executor looks the name up for the lines.
     pub resolve: bool,
     pub scan_trigger: u32,
+    /// BLOCK_MAX and BLOCK_RATE bound every response, the legacy `KILL_*` actions too:
+    /// hosts counted as blocked at most, and new responses per second at most.
+    pub block_max: usize,
+    pub block_rate: u32,
 }
 
 /// The ignore list, or (1.2 mode) the fact that the ignore file could not be read.
@@ -94,6 +98,8 @@ pub enum Outcome {
     Local,
     /// BLOCK_x = 0 (2.x: nothing more; 1.2: the host is recorded as blocked).
     LogOnly,
+    /// BLOCK_MAX or BLOCK_RATE held the response back.
+    Capped,
     AlreadyBlocked,
     /// The configured response runs.
     Respond,
@@ -122,6 +128,18 @@ pub enum Say {
     AlreadyBlockedLegacy,
     /// 1.2: `attackalert: Ignoring TCP response per configuration file setting.`
     IgnoringResponse,
+    /// `attackalert: Host %s not blocked: it is an address of this host`.
+    OwnAddress,
+    /// `attackalert: Host %s not blocked: BLOCK_MAX …` / `BLOCK_RATE …` (said at most
+    /// once per 10 s).
+    Capped(Cap),
+}
+
+/// Which cap held a response back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    Max,
+    Rate,
 }
 
 /// A response action.
@@ -217,6 +235,10 @@ pub struct Engine {
     trigger: Trigger,
     blocked: HashSet<IpAddr>,
     table_full_said: bool,
+    /// (second, responses in it) for BLOCK_RATE.
+    rate: (u64, u32),
+    /// When a cap was last said (seconds).
+    cap_said: Option<u64>,
 }
 
 impl Engine {
@@ -227,6 +249,8 @@ impl Engine {
             ignore,
             blocked: HashSet::new(),
             table_full_said: false,
+            rate: (0, 0),
+            cap_said: None,
         }
     }
 
@@ -302,12 +326,42 @@ impl Engine {
         hit.triggered
     }
 
+    /// Whether a new response may run now (BLOCK_MAX, BLOCK_RATE); when not, the line
+    /// that says so (at most once per 10 s).
+    fn capped(&mut self, now: u64, steps: &mut Vec<Step>) -> bool {
+        let cap = if self.blocked.len() >= self.rules.block_max {
+            Some(Cap::Max)
+        } else {
+            if self.rate.0 != now {
+                self.rate = (now, 0);
+            }
+            (self.rate.1 >= self.rules.block_rate).then_some(Cap::Rate)
+        };
+        match cap {
+            None => {
+                self.rate.1 += 1;
+                false
+            }
+            Some(c) => {
+                if self.cap_said.is_none_or(|t| now >= t + 10) {
+                    self.cap_said = Some(now);
+                    steps.push(Step::Say(Say::Capped(c)));
+                }
+                true
+            }
+        }
+    }
+
     /// Decides what to do about `ev`. See the module documentation.
     pub fn observe(&mut self, now: SystemTime, ev: &Event, facts: &dyn HostFacts) -> Decision {
         let mut steps = Vec::with_capacity(8);
+        let secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let outcome = match self.rules.policy {
-            Policy::V2 { local_check } => self.v2(ev, facts, local_check, &mut steps),
-            Policy::Legacy(_) => self.legacy(ev, facts, &mut steps),
+            Policy::V2 { local_check } => self.v2(ev, facts, local_check, secs, &mut steps),
+            Policy::Legacy(_) => self.legacy(ev, facts, secs, &mut steps),
         };
         Decision {
             at: now,
@@ -325,6 +379,7 @@ impl Engine {
         ev: &Event,
         facts: &dyn HostFacts,
         local_check: bool,
+        now: u64,
         steps: &mut Vec<Step>,
     ) -> Outcome {
         use Flag::{False as F, True as T, Unset as U};
@@ -362,6 +417,17 @@ impl Engine {
             steps.push(Step::scan(F, T, F, T));
             return Outcome::AlreadyBlocked;
         }
+        // Never-block holds for the legacy KILL_* actions too: loopback and this host's
+        // own addresses (a spoofed source) get no response at all (issue #17).
+        if facts.is_own(ev.src) {
+            steps.push(Step::Say(Say::OwnAddress));
+            steps.push(Step::scan(F, T, T, F));
+            return Outcome::OwnAddress;
+        }
+        if self.capped(now, steps) {
+            steps.push(Step::scan(F, T, F, F));
+            return Outcome::Capped;
+        }
         if mode == BlockMode::RunCmd {
             if self.rules.run_cmd {
                 steps.push(Step::Act(Action::RunCmd));
@@ -384,7 +450,13 @@ impl Engine {
 
     /// The 1.2 order: IPv4 only, service check (stealth), own addresses, ignore file,
     /// trigger, banner, event lines, already blocked, response, record.
-    fn legacy(&mut self, ev: &Event, facts: &dyn HostFacts, steps: &mut Vec<Step>) -> Outcome {
+    fn legacy(
+        &mut self,
+        ev: &Event,
+        facts: &dyn HostFacts,
+        now: u64,
+        steps: &mut Vec<Step>,
+    ) -> Outcome {
         if !ev.src.is_ipv4() {
             return Outcome::NotIpv4;
         }
@@ -413,6 +485,9 @@ impl Engine {
         if self.blocked.contains(&ev.src) {
             steps.push(Step::Say(Say::AlreadyBlockedLegacy));
             return Outcome::AlreadyBlocked;
+        }
+        if self.block_mode(ev.proto) != BlockMode::LogOnly && self.capped(now, steps) {
+            return Outcome::Capped;
         }
         self.blocked.insert(ev.src);
         match self.block_mode(ev.proto) {

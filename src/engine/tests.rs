@@ -45,6 +45,8 @@ fn rules(policy: Policy) -> Rules {
         banner: false,
         resolve: false,
         scan_trigger: 0,
+        block_max: 100_000,
+        block_rate: 1000,
     }
 }
 
@@ -359,4 +361,59 @@ fn reconfigure_resets_the_trigger_only_when_it_changes() {
     r.scan_trigger = 3;
     e.reconfigure(r);
     assert_eq!(observe(&mut e, &syn()).outcome, Outcome::BelowTrigger);
+}
+
+/// Issue #17 item 1: a spoofed source that is this host (or loopback) gets no KILL_*
+/// action in 2.x mode.
+#[test]
+fn v2_never_acts_on_this_host_or_loopback() {
+    let facts = FixedFacts {
+        own: [ip(DST)].into(),
+        ..FixedFacts::default()
+    };
+    let mut e = engine(rules(Policy::V2 { local_check: false }));
+    for src in [DST, "127.0.0.1", "::1"] {
+        let mut x = syn();
+        x.src = ip(src);
+        let d = e.observe(SystemTime::UNIX_EPOCH, &x, &facts);
+        assert_eq!(d.outcome, Outcome::OwnAddress, "{src}");
+        assert_eq!(d.steps, [Step::Say(Say::OwnAddress), scan(F, T, T, F)]);
+        assert!(!e.is_blocked(ip(src)));
+    }
+}
+
+/// Issue #17 item 1: BLOCK_MAX and BLOCK_RATE bound the legacy actions too.
+#[test]
+fn block_max_and_block_rate_bound_every_response() {
+    let mut r = v2();
+    r.block_rate = 2;
+    let mut e = engine(r);
+    let at = |s: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
+    let mut outs = Vec::new();
+    for i in 0..4 {
+        let mut x = syn();
+        x.src = ip(&format!("198.18.7.{}", 10 + i));
+        outs.push(e.observe(at(100), &x, &FixedFacts::default()));
+    }
+    assert_eq!(outs[1].outcome, Outcome::Respond);
+    assert_eq!(outs[2].outcome, Outcome::Capped);
+    assert_eq!(outs[2].steps[0], Step::Say(Say::Capped(Cap::Rate)));
+    assert_eq!(outs[3].steps, [scan(F, T, F, F)], "said once");
+    // the next second has room again
+    let mut x = syn();
+    x.src = ip("198.18.7.20");
+    assert_eq!(
+        e.observe(at(101), &x, &FixedFacts::default()).outcome,
+        Outcome::Respond
+    );
+
+    let mut r = legacy(LegacyMode::Stcp);
+    r.block_max = 1;
+    let mut e = engine(r);
+    assert_eq!(observe(&mut e, &syn()).outcome, Outcome::Respond);
+    let mut x = syn();
+    x.src = ip("198.18.7.99");
+    let d = observe(&mut e, &x);
+    assert_eq!(d.outcome, Outcome::Capped);
+    assert!(d.steps.contains(&Step::Say(Say::Capped(Cap::Max))));
 }

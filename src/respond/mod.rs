@@ -574,6 +574,22 @@ impl Executor {
                 }
             }
             Say::IgnoringResponse => log.notice(Legacy::IgnoringResponse(e.proto)),
+            Say::OwnAddress => log.notice(Line::CapHit {
+                ip,
+                what: "it is an address of this host",
+            }),
+            Say::Capped(c) => {
+                let what = match c {
+                    crate::engine::Cap::Max => "BLOCK_MAX active blocks reached",
+                    crate::engine::Cap::Rate => "BLOCK_RATE new blocks per second reached",
+                };
+                let line = Line::CapHit { ip, what };
+                if self.0.legacy.is_some() {
+                    log.notice(line);
+                } else {
+                    log.error(line);
+                }
+            }
         }
     }
 

@@ -37,6 +37,8 @@ fn rules(policy: Policy, actions: &Actions, block: BlockMode) -> Rules {
         banner: actions.banner.is_some(),
         resolve: false,
         scan_trigger: 0,
+        block_max: 100_000,
+        block_rate: 1000,
     }
 }
 

@@ -797,3 +797,55 @@ fn command_backend_runs_the_tools_with_an_argv() {
         "block|198.18.0.1|for 2 s|\nunblock|198.18.0.1|\n"
     );
 }
+
+/// Issue #17 item 1: in 2.x mode the legacy KILL_* actions never act on this host's own
+/// addresses or loopback (the local check is off with -L, as an attacker's spoofed
+/// packets would get past it): no hosts.deny line, no command run.
+#[test]
+fn kill_actions_never_target_this_host() {
+    if !is_root("kill_actions_never_target_this_host") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deny = dir.path().join("hosts.deny");
+    let ran = dir.path().join("ran");
+    let conf = config(
+        dir.path(),
+        &format!(
+            "TCP_PORTS=\"1,11\"\nBLOCK_TCP=\"1\"\nKILL_HOSTS_DENY=\"ALL: $TARGET$\"\nHOSTS_DENY_FILE=\"{}\"\nKILL_RUN_CMD=\"/bin/touch {}\"\n",
+            deny.display(),
+            ran.display()
+        ),
+    );
+    let d = bed.daemon(&["-c", &conf, "-i", "any", "-L"]);
+    bed.nmap_from(&bed.target, &["-sS", "-p", "11", TARGET4]);
+    bed.nmap_from(&bed.target, &["-sS", "-p", "11", "127.0.0.1"]);
+    let scans = d.expect_scans(2);
+    assert!(
+        scans
+            .iter()
+            .all(|s| s.ends_with("noblock: [true] blocked: [false]")),
+        "{scans:?}"
+    );
+    for own in [TARGET4, "127.0.0.1"] {
+        assert!(
+            d.has_line(&format!(
+                "attackalert: Host {own} not blocked: it is an address of this host"
+            )),
+            "{:?}",
+            d.snapshot()
+        );
+    }
+    assert!(
+        !deny.exists(),
+        "{}",
+        std::fs::read_to_string(&deny).unwrap_or_default()
+    );
+    assert!(!ran.exists());
+    // a real scanner still gets both actions
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.expect_scans(3);
+    assert_eq!(std::fs::read_to_string(&deny).unwrap(), "ALL: 198.18.0.1\n");
+    assert!(ran.exists());
+}
