@@ -331,8 +331,31 @@ impl Blocklist {
         let now = self.clock.now();
         self.adopt(now);
         self.lift_expired(now);
+        self.lift_protected();
         self.reapply();
         Ok(())
+    }
+
+    /// Stored blocks the never-block rules forbid (a loopback or own address, an ignored
+    /// one, a network containing one: recorded by an older version, by hand, or before
+    /// the address became ours) are lifted, never re-applied (issue #17).
+    fn lift_protected(&mut self) {
+        let bad: Vec<(Net, &'static str)> = self
+            .store
+            .active()
+            .filter_map(|r| self.protection(&r.net).map(|why| (r.net, why)))
+            .collect();
+        for (net, why) in bad {
+            self.unapply(&net);
+            match self.store.lift(&net) {
+                Ok(_) => self
+                    .log
+                    .error(format!("adminalert: stored block of {net} lifted: {why}")),
+                Err(e) => self
+                    .log
+                    .error(format!("block store: cannot lift {net}: {e}")),
+            }
+        }
     }
 
     /// Sets up every backend (the CLI does this before changing anything).
@@ -771,9 +794,10 @@ impl Blocklist {
                     self.unapply(&n);
                     ch.lifted.push(n.addr());
                 }
+                // Blocks from elsewhere obey the never-block rules too.
                 let new: Vec<Target> = active
                     .iter()
-                    .filter(|(n, e)| self.applied.get(n) != Some(e))
+                    .filter(|(n, e)| self.applied.get(n) != Some(e) && self.protection(n).is_none())
                     .map(|(n, e)| Target {
                         net: *n,
                         timeout: remaining(*e, now),

@@ -474,3 +474,38 @@ fn a_failed_backend_is_retried_by_the_next_reconcile() {
         .iter()
         .any(|l| l.contains("holds the stored blocks again")));
 }
+
+/// Issue #17 item 2: stored blocks of protected addresses are lifted at start, never
+/// re-applied.
+#[test]
+fn start_never_reapplies_a_protected_block() {
+    let mut bed = bed();
+    // as an older version or a hand edit could have left them
+    let (mut other, _) = Store::open(&bed.path).unwrap();
+    for net in ["127.0.0.1", "198.18.0.0/24", "198.18.7.1"] {
+        other
+            .put(Record {
+                net: net.parse().unwrap(),
+                backends: vec!["rec".into()],
+                first_seen: T0,
+                last_seen: T0,
+                hits: 1,
+                protocol: String::new(),
+                port: 0,
+                scan: "old".into(),
+                expires: None,
+                offences: 1,
+                lifted: false,
+            })
+            .unwrap();
+    }
+    bed.b.tick();
+    bed.calls.lock().unwrap().clear();
+    bed.b.start().unwrap();
+    let applied: Vec<String> = blocks(&bed.calls).iter().map(|b| b.1.to_string()).collect();
+    assert_eq!(applied, ["198.18.7.1"]);
+    assert_eq!(bed.b.store().active_len(), 1);
+    assert!(bed.log.lock().unwrap().iter().any(|l| {
+        l == "adminalert: stored block of 198.18.0.0/24 lifted: it contains an address of this host"
+    }));
+}
