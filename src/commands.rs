@@ -123,6 +123,18 @@ pub fn check_config(cfg: &Config, ignore: Option<&IgnoreList>, target: Target) -
             }
         }
     }
+    // BLOCKED_FILE as the 2.x daemon will use it: never some other file it would cut.
+    if let (Target::V2(_), Some(p)) = (target, &cfg.blocked_file) {
+        if let Ok(data) = crate::fsutil::read_regular(p) {
+            let (_, good) = crate::respond::files::parse_records(&data);
+            if !crate::respond::files::is_partial_record(&data[good..]) {
+                unusable.push(format!(
+                    "BLOCKED_FILE {}: not a portsentry blocked file; the daemon would refuse it",
+                    p.display()
+                ));
+            }
+        }
+    }
     if ok_line && unusable.is_empty() {
         report.push_str("# OK\n");
     }

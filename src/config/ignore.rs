@@ -88,7 +88,7 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<(IgnoreList, Vec<String>), Igno
 
 /// Reads and parses the ignore file at `path`.
 pub fn load(path: &Path) -> Result<(IgnoreList, Vec<String>), IgnoreError> {
-    let data = std::fs::read(path).map_err(|source| IgnoreError::Read {
+    let data = crate::fsutil::read_regular(path).map_err(|source| IgnoreError::Read {
         path: path.to_path_buf(),
         source,
     })?;

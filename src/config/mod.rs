@@ -359,7 +359,8 @@ impl Config {
 
     /// Reads and parses the config at `path`.
     pub fn load(path: &Path, dialect: Dialect) -> Result<Config, ConfigError> {
-        let data = std::fs::read(path).map_err(|source| ConfigError::Read {
+        // A FIFO or a device would hang the read: refused before opening.
+        let data = crate::fsutil::read_regular(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;

@@ -83,13 +83,15 @@ pub struct Blocked {
 }
 
 fn open_rw(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
+    crate::fsutil::open_checked(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+    )
 }
 
 impl Blocked {
@@ -132,11 +134,10 @@ impl Blocked {
     /// write, so a file an editor replaced or an admin deleted is followed.
     pub fn append(&mut self, ip: IpAddr, line: &str) -> io::Result<()> {
         self.refresh();
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&self.path)?;
+        let mut f = crate::fsutil::open_checked(
+            &self.path,
+            OpenOptions::new().append(true).create(true).mode(0o600),
+        )?;
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
@@ -182,7 +183,7 @@ impl Blocked {
             return;
         }
         self.stamp = now;
-        self.ips = match std::fs::read(&self.path) {
+        self.ips = match crate::fsutil::read_regular(&self.path) {
             Ok(data) => parse_blocked(&String::from_utf8_lossy(&data)),
             Err(_) => HashSet::new(),
         };
@@ -273,7 +274,7 @@ impl IgnoreWatch {
         self.read_once = true;
         self.changed = true;
         self.stamp = now;
-        match std::fs::read(&self.path) {
+        match crate::fsutil::read_regular(&self.path) {
             Ok(data) => {
                 let (list, problems) = parse_ignore(&self.path, &data);
                 self.list = Some(list);
@@ -357,11 +358,10 @@ pub fn parse_ignore(path: &Path, data: &[u8]) -> (IgnoreList, Vec<String>) {
 /// Opens HISTORY_FILE for appending, creating it empty (mode 0600) if it does not exist,
 /// so that fail2ban's jail finds it; its directory must exist. Never truncates.
 pub fn open_history(path: &Path) -> io::Result<AppendFile> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)?;
+    crate::fsutil::open_checked(
+        path,
+        OpenOptions::new().append(true).create(true).mode(0o600),
+    )?;
     AppendFile::open(path)
 }
 

@@ -18,11 +18,10 @@ fn open_append(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
+    crate::fsutil::open_checked(
+        path,
+        OpenOptions::new().create(true).append(true).mode(0o600),
+    )
 }
 
 #[cfg(test)]
@@ -190,6 +189,33 @@ pub fn parse_records(data: &[u8]) -> (Vec<IpAddr>, usize) {
     (out, i)
 }
 
+/// Whether `tail` (what [`parse_records`] could not read) is what a crash leaves: a
+/// beginning of one record, shorter than a whole one. Anything else means the file is
+/// not a blocked file of ours (a wrong BLOCKED_FILE path), and must not be cut.
+pub fn is_partial_record(tail: &[u8]) -> bool {
+    let famlen = if cfg!(target_os = "linux") { 2 } else { 1 };
+    let fam = |b: &[u8]| {
+        if famlen == 2 {
+            u16::from_ne_bytes([b[0], b[1]])
+        } else {
+            u16::from(b[0])
+        }
+    };
+    match tail.len() {
+        0 => true,
+        n if n < famlen => {
+            // the first byte of a family code
+            let v4 = AF_INET.to_ne_bytes();
+            let v6 = AF_INET6.to_ne_bytes();
+            tail[0] == v4[0] || tail[0] == v6[0]
+        }
+        n => {
+            let f = fam(&tail[..famlen]);
+            (f == AF_INET && n < famlen + 4) || (f == AF_INET6 && n < famlen + 16)
+        }
+    }
+}
+
 /// The block cache and its file.
 pub struct BlockedFile {
     path: PathBuf,
@@ -205,6 +231,15 @@ impl BlockedFile {
         File::open(path)?.read_to_end(&mut data)?;
         let (ips, good) = parse_records(&data);
         let mut note = None;
+        if !is_partial_record(&data[good..]) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "not a portsentry blocked file ({} bytes cannot be records); refusing to change it",
+                    data.len() - good
+                ),
+            ));
+        }
         if good < data.len() {
             let f = OpenOptions::new().write(true).open(path)?;
             f.set_len(good as u64)?;
@@ -259,6 +294,24 @@ mod tests {
             assert_eq!(record("fd00:5e5e::1".parse().unwrap()).len(), 18);
             assert_eq!(record("fd00:5e5e::1".parse().unwrap())[..2], [10, 0]);
         }
+    }
+
+    /// Issue #17 item 3: a BLOCKED_FILE path that names some other file is refused, not
+    /// truncated.
+    #[test]
+    fn a_file_that_is_not_ours_is_never_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("notes.txt");
+        for text in ["hello\n", "a longer text file that is not ours at all\n"] {
+            std::fs::write(&p, text).unwrap();
+            assert!(BlockedFile::open(&p).is_err());
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        }
+        assert!(is_partial_record(&[]));
+        assert!(is_partial_record(
+            &record("198.18.0.1".parse().unwrap())[..3]
+        ));
+        assert!(!is_partial_record(&record("198.18.0.1".parse().unwrap())));
     }
 
     #[test]

@@ -132,17 +132,19 @@ impl Store {
             source,
         })?;
         let lock_path = sidecar(path, ".lock");
-        let lock_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|source| StoreError::OpenLock {
-                path: lock_path.clone(),
-                source,
-            })?;
+        let lock_file = crate::fsutil::open_checked(
+            &lock_path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )
+        .map_err(|source| StoreError::OpenLock {
+            path: lock_path.clone(),
+            source,
+        })?;
         let _guard = take_lock(&lock_file, &lock_path)?;
         let mut warnings = Vec::new();
         let (mut file, id) = open_journal(path)?;
@@ -158,7 +160,8 @@ impl Store {
             state: loaded.state,
             warnings,
         };
-        store.compact_if_due();
+        // No compaction here: opening to read (`portsentry list`) must not rewrite the
+        // file; the next change compacts when it is due.
         let warnings = store.take_warnings();
         Ok((store, warnings))
     }
@@ -501,16 +504,18 @@ fn take_lock(file: &File, path: &Path) -> Result<Flock<File>, StoreError> {
 /// Opens (creating, mode 0600) the journal for reading and appending; returns it with its
 /// device and inode.
 fn open_journal(path: &Path) -> Result<(File, (u64, u64)), StoreError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let file = crate::fsutil::open_checked(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600),
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let meta = file.metadata().map_err(|source| StoreError::Stat {
         path: path.to_path_buf(),
         source,

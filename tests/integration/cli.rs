@@ -398,3 +398,29 @@ fn detach_tells_the_truth_and_writes_the_pid_file() {
     }
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
 }
+
+/// Issue #17 item 3: a HISTORY_FILE symlink planted in a sticky, world-writable
+/// directory is never followed: the daemon refuses to start and the target is untouched.
+#[test]
+fn a_planted_history_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::symlink(&victim, shared.join("history")).unwrap();
+    let conf = write(
+        dir.path(),
+        "p.conf",
+        format!(
+            "TCP_PORTS=\"47313\"\nBLOCK_TCP=\"0\"\nHISTORY_FILE=\"{}/history\"\n",
+            shared.display()
+        )
+        .as_bytes(),
+    );
+    let o = run(&["--connect", "-c", conf.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("refusing to follow it"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}

@@ -164,3 +164,28 @@ fn ignore_file_errors() {
         "/nonexistent/p.conf: cannot read the config file: No such file or directory (os error 2)"
     );
 }
+
+/// Issue #17 item 3: a FIFO as the config or ignore path is refused at once (it used to
+/// hang both check-config and the daemon).
+#[test]
+fn a_fifo_is_refused_not_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let start = std::time::Instant::now();
+    let o = crate::util::run(&["-c", fifo.to_str().unwrap(), "check-config"]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        crate::util::stderr(&o).contains("not a regular file"),
+        "{}",
+        crate::util::stderr(&o)
+    );
+    let conf = crate::util::write(
+        dir.path(),
+        "p.conf",
+        format!("TCP_PORTS=\"1\"\nIGNORE_FILE=\"{}\"\n", fifo.display()).as_bytes(),
+    );
+    let o = crate::util::run(&["-c", conf.to_str().unwrap(), "check-config"]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
