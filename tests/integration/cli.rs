@@ -408,7 +408,11 @@ fn a_planted_history_symlink_is_refused() {
     std::fs::write(&victim, "precious\n").unwrap();
     let shared = dir.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(
+        &shared,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(&victim, shared.join("history")).unwrap();
     let conf = write(
         dir.path(),
@@ -421,6 +425,10 @@ fn a_planted_history_symlink_is_refused() {
     );
     let o = run(&["--connect", "-c", conf.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("refusing to follow it"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refusing to follow it"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
 }
