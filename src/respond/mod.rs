@@ -320,11 +320,20 @@ impl Executor {
         }
         // Every inline job up to its typed block, the blocks of all of them at once, then
         // the rest of each.
+        // A host's later decisions wait until its parked one is done, so its lines keep
+        // their order.
         let mut parked = Vec::new();
+        let mut parked_hosts = HashSet::new();
+        let mut deferred = Vec::new();
         let mut settled = false;
         for mut job in inline {
             settled |= job.decision.outcome == Outcome::Respond;
+            if parked_hosts.contains(&job.src()) {
+                deferred.push(job);
+                continue;
+            }
             if self.advance(&mut job, &actions, true) {
+                parked_hosts.insert(job.src());
                 parked.push(job);
             }
         }
@@ -339,6 +348,9 @@ impl Executor {
             job.results.push(ok);
             job.pos += 1;
             self.advance(&mut job, &actions, false);
+        }
+        for job in deferred {
+            self.run_one(job);
         }
         self.sync_records();
     }

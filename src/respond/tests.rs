@@ -297,3 +297,42 @@ fn legacy_hosts_deny_lines_from_many_writers_are_all_kept() {
         portsentry_hosts_deny::Added::AlreadyThere
     );
 }
+
+/// In one group, a host's later decision (already blocked) is written after the one that
+/// blocks it, never before.
+#[test]
+fn a_hosts_lines_keep_their_order_within_a_group() {
+    let b = Bed::new(None, BlockMode::Block, |a| {
+        a.hosts_deny = Some(Template("ALL: $TARGET$".into()));
+    });
+    // the typed-block step parks the first decision; use a preview so it is reached
+    b.ex.set_blocking(Blocking::Preview(crate::blocklist::Preview {
+        settings: crate::blocklist::Settings {
+            base: None,
+            multiplier: 1.0,
+            max: None,
+            block_max: 10,
+            block_rate: 10,
+            prefix_v6: 128,
+        },
+        backends: vec!["nft"],
+        facts: Arc::new(FixedFacts::default()),
+        ignore: IgnoreList::default(),
+    }));
+    let mut r = b.engine.lock().unwrap().rules().clone();
+    r.backends = true;
+    b.engine.lock().unwrap().reconfigure(r);
+    let first = b.job(SRC, 1);
+    let second = b.job(SRC, 2);
+    b.ex.run_group(vec![first, second]);
+    let lines = b.take();
+    let scans: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("Scan from"))
+        .collect();
+    assert_eq!(scans.len(), 2, "{lines:?}");
+    assert!(
+        scans[0].contains("port: [1]") && scans[1].contains("port: [2]"),
+        "{lines:?}"
+    );
+}
