@@ -167,7 +167,26 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
             }
         }
     }
-    let log = Arc::new(Logger::new(o.stdout, o.syslog, o.verbose, o.debug));
+    // Syslog that cannot be reached at start would swallow every line: say so, and log
+    // to the standard streams as well (issue #17).
+    let mut stdout = o.stdout;
+    if o.syslog {
+        let s = crate::logging::Syslog::new();
+        if !s.reachable() {
+            // (-D: the standard output is the readiness pipe; the warning is what shows)
+            eprintln!(
+                "portsentry: warning: syslog is not reachable at {}{}",
+                s.path().display(),
+                if o.daemon {
+                    "; log lines are lost until it is"
+                } else {
+                    "; log lines also go to standard output"
+                }
+            );
+            stdout = !o.daemon;
+        }
+    }
+    let log = Arc::new(Logger::new(stdout, o.syslog, o.verbose, o.debug));
     // Until the daemon is ready, a failure also reaches the waiting parent's stderr.
     let fail = |msg: &dyn std::fmt::Display, code: i32| {
         log.error(msg);

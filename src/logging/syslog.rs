@@ -53,6 +53,17 @@ impl Syslog {
         Some(s)
     }
 
+    /// Whether the log socket takes datagrams now (checked at start: a daemon that logs
+    /// to syslog must not lose every line silently).
+    pub fn reachable(&self) -> bool {
+        self.connect().is_some()
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Formats one datagram (public for tests).
     pub fn format(sev: Severity, msg: &str) -> String {
         let now = chrono::Local::now();
