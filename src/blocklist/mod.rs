@@ -39,8 +39,9 @@ use crate::store::{timeout_for, Record, Store, StoreError};
 pub use backends::{make_backends, BuildError};
 pub use clock::{unix_now, Clock, ManualClock, SystemClock};
 
-/// How often backends are asked whether our objects vanished, in seconds.
-const VANISH_CHECK_SECS: u64 = 2;
+/// How often backends are asked whether our objects vanished or were changed by someone
+/// else, in seconds (nft answers from its change notifications: cheap).
+const VANISH_CHECK_SECS: u64 = 1;
 /// How often a cap is logged at most, in seconds.
 const CAP_LOG_SECS: u64 = 10;
 /// After a backend failed, how long until the next reconcile retries it, in seconds.

@@ -849,3 +849,61 @@ fn kill_actions_never_target_this_host() {
     assert_eq!(std::fs::read_to_string(&deny).unwrap(), "ALL: 198.18.0.1\n");
     assert!(ran.exists());
 }
+
+/// Issue #17 item 4: tampering with our table is repaired within seconds, not only a
+/// deleted table: a flushed chain, a flushed set, a flushed table.
+#[test]
+fn tampering_with_our_table_is_repaired() {
+    if !is_root("tampering_with_our_table_is_repaired") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _svc = Service::start(&bed);
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.contains("has been blocked via nft"))
+    });
+    assert!(!connects(&bed, TARGET4));
+    for tamper in [
+        &["flush", "chain", "inet", "portsentry", "input"][..],
+        &["flush", "set", "inet", "portsentry", "blocked4"][..],
+        &["flush", "table", "inet", "portsentry"][..],
+    ] {
+        let o = bed.exec(
+            &bed.target,
+            &[&["nft"][..], tamper].concat(),
+            Duration::from_secs(5),
+        );
+        assert!(
+            o.status.success(),
+            "nft {tamper:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let start = Instant::now();
+        loop {
+            let rules = bed.exec(
+                &bed.target,
+                &["nft", "-j", "list", "chain", "inet", "portsentry", "input"],
+                Duration::from_secs(5),
+            );
+            let text = String::from_utf8_lossy(&rules.stdout).to_string();
+            let repaired = text.contains("\"drop\"")
+                && elements(&bed, "blocked4").iter().any(|e| e.0 == SCANNER4);
+            if repaired {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "not repaired after nft {tamper:?}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!connects(&bed, TARGET4), "after nft {tamper:?}");
+    }
+    assert!(d.has_line(
+        "adminalert: the nft objects vanished (firewall flushed or reloaded); restoring them"
+    ));
+}

@@ -35,6 +35,8 @@ pub struct Nftables {
     opts: Options,
     table: CString,
     link: Link,
+    /// Notifications of changes to our table by anyone else (tampering, `nft flush`).
+    watch: Option<crate::watch::Watch>,
 }
 
 fn mapped(step: Step, net: Option<Net>) -> impl FnOnce(NftError) -> BlockError {
@@ -58,7 +60,12 @@ impl Nftables {
         let table = CString::new(opts.table.clone())
             .map_err(|_| NftError::BadTableName(opts.table.clone()))?;
         let link = Link::open()?;
-        Ok(Nftables { opts, table, link })
+        Ok(Nftables {
+            opts,
+            table,
+            link,
+            watch: crate::watch::Watch::open(),
+        })
     }
 
     pub fn options(&self) -> &Options {
@@ -306,7 +313,18 @@ impl Blocker for Nftables {
     }
 
     /// Our table is gone (`nft flush ruleset`, a firewall reload).
+    /// Anyone but us changed our table (a flushed chain or set, a deleted rule, chain or
+    /// table, `nft flush ruleset`): the kernel says so on its notification group, so
+    /// this costs one non-blocking read when nothing happened. Without the group, a
+    /// missing table is what can be seen.
     fn vanished(&mut self) -> Result<bool, BlockError> {
+        let own = self.link.portid();
+        let table = self.opts.table.clone();
+        if let Some(w) = &mut self.watch {
+            if w.changed_by_others(&table, own) {
+                return Ok(true);
+            }
+        }
         self.table_exists()
             .map(|t| !t)
             .map_err(mapped(Step::List, None))

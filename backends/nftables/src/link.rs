@@ -229,6 +229,11 @@ impl Link {
     }
 
     /// A fresh sequence number for a GET request.
+    /// Our socket's port id.
+    pub fn portid(&self) -> u32 {
+        self.sock.portid()
+    }
+
     pub fn seq(&mut self) -> u32 {
         let s = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1).max(REQUEST_SEQ_START);

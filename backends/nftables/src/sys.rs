@@ -311,6 +311,12 @@ impl NlSocket {
         mnl::Socket::new(mnl::Bus::Netfilter).map(NlSocket)
     }
 
+    /// The socket's netlink port id (the kernel names it in the notifications of our own
+    /// changes).
+    pub fn portid(&self) -> u32 {
+        self.0.portid()
+    }
+
     pub fn raw_fd(&self) -> RawFd {
         self.0.as_raw_fd()
     }
