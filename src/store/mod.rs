@@ -303,11 +303,15 @@ impl Store {
         let meta = match fs::metadata(&self.path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Removed behind our back: what we hold is the truth; write it out again
+                // rather than lift every block (issue #17).
                 self.warnings.push(format!(
-                    "{}: the block store was removed; starting an empty one",
-                    self.path.display()
+                    "{}: the block store was removed while in use; rewritten from memory ({} active blocks kept)",
+                    self.path.display(),
+                    self.state.active
                 ));
-                return self.reload();
+                self.compact_locked(now_unix())?;
+                return Ok(false);
             }
             Err(source) => {
                 return Err(StoreError::Stat {

@@ -534,3 +534,25 @@ fn ten_thousand_puts_then_reopen() {
         assert_eq!(s.get(&v4(i)).unwrap().hits, i);
     }
 }
+
+/// Issue #17 item 4: a store file deleted while in use is written again from memory;
+/// no block is lost.
+#[test]
+fn a_removed_store_is_rewritten_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut s = open(&path);
+    s.put(rec("198.18.0.1")).unwrap();
+    s.put(rec("198.18.0.2")).unwrap();
+    fs::remove_file(&path).unwrap();
+    assert!(!s.refresh().unwrap());
+    assert_eq!(s.active_len(), 2);
+    let w = s.take_warnings();
+    assert!(
+        w[0].contains("removed while in use; rewritten from memory"),
+        "{w:?}"
+    );
+    // on disk again, for the next process
+    let again = open(&path);
+    assert_eq!(again.active_len(), 2);
+}
