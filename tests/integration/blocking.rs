@@ -719,7 +719,7 @@ fn a_slow_command_holds_up_only_its_own_host() {
     }
     let bed = Bed::new();
     let dir = tempfile::tempdir().unwrap();
-    let conf = nft_conf(dir.path(), "KILL_RUN_CMD=\"/bin/sleep 4\"\n");
+    let conf = nft_conf(dir.path(), "KILL_RUN_CMD=\"/bin/sleep 6\"\n");
     let d = bed.daemon(&["-c", &conf]);
     let start = Instant::now();
     bed.nmap(&["-sS", "-p", "1", TARGET4]);
@@ -740,7 +740,7 @@ fn a_slow_command_holds_up_only_its_own_host() {
     );
     assert_eq!(elements(&bed, "blocked6").len(), 1);
     // each host's scan line comes once its own command ended
-    d.wait_for("both scan lines", Duration::from_secs(10), |l| {
+    d.wait_for("both scan lines", Duration::from_secs(15), |l| {
         l.iter()
             .filter(|x| x.starts_with("Scan from: ") && x.ends_with("blocked: [true]"))
             .count()
