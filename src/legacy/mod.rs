@@ -4,10 +4,11 @@
 //! daemon that watches one protocol the 1.2 way and logs 1.2's lines to syslog only.
 //! The parent ([`process::daemonize`]) starts the child and reports whether it came up;
 //! the child ([`run`]) does everything else: config, instance lock, files, sources,
-//! signals, then the event loop of [`respond::Responder`]. Capture sources, the packet
-//! parser, SCAN_TRIGGER and the action building blocks are the 2.x ones; what is 1.2's
-//! is the order, the lines, the files and the success rules. Must not: print a 2.x line
-//! (`Scan from:` and friends) or write to stdout/stderr after detaching.
+//! signals, then the control loop. Events go through the same pipeline as 2.x mode
+//! (`crate::pipeline`: the engine with the 1.2 policy, the executor with the 1.2 records);
+//! what is 1.2's here is the process, the port sets, the files and their following.
+//! Must not: print a 2.x line (`Scan from:` and friends) or write to stdout/stderr after
+//! detaching.
 
 pub mod advanced;
 pub mod files;
