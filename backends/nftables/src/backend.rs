@@ -315,15 +315,27 @@ impl Blocker for Nftables {
     /// Our table is gone (`nft flush ruleset`, a firewall reload).
     /// Anyone but us changed our table (a flushed chain or set, a deleted rule, chain or
     /// table, `nft flush ruleset`): the kernel says so on its notification group, so
-    /// this costs one non-blocking read when nothing happened. Without the group, a
-    /// missing table is what can be seen.
+    /// this costs one non-blocking read when nothing happened. Without the group, or
+    /// when notifications were lost in a flood of our own, a missing table or chain is
+    /// what can be seen.
     fn vanished(&mut self) -> Result<bool, BlockError> {
         let own = self.link.portid();
         let table = self.opts.table.clone();
-        if let Some(w) = &mut self.watch {
-            if w.changed_by_others(&table, own) {
-                return Ok(true);
+        let seen = match &mut self.watch {
+            Some(w) => w.look(&table, own),
+            None => crate::watch::Seen::Nothing,
+        };
+        match seen {
+            crate::watch::Seen::Changed => return Ok(true),
+            // Notifications lost (a flood of our own): look at our chains too.
+            crate::watch::Seen::Lost => {
+                for h in self.opts.wanted_hooks() {
+                    if !self.chain_exists(h).map_err(mapped(Step::List, None))? {
+                        return Ok(true);
+                    }
+                }
             }
+            crate::watch::Seen::Nothing => {}
         }
         self.table_exists()
             .map(|t| !t)

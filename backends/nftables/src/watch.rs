@@ -3,16 +3,31 @@
 //! In: the kernel's nf_tables notifications (netlink group `NFNLGRP_NFTABLES`), read
 //! without blocking. Out: whether any message since the last look changed an object of
 //! our table (table, chain, rule, set or element of `inet TABLE`) and came from another
-//! socket than ours (our own batches are announced too, with our port id). A lost
-//! notification (receive buffer overrun) counts as a change. Must not: block, or treat
-//! other tables' changes as ours.
+//! socket than ours (our own batches are announced too, with our port id). When
+//! notifications were lost (the receive buffer overran, as a flood of our own blocks can
+//! make it) the answer is [`Seen::Lost`], and the caller checks the table itself. Must
+//! not: block, or treat other tables' changes as ours.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+    bind, recv, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag,
+    SockProtocol, SockType,
 };
+
+/// What the notifications since the last look say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Nothing,
+    /// Someone else changed our table.
+    Changed,
+    /// Notifications were lost: look at the table itself.
+    Lost,
+}
+
+/// Receive buffer asked for: a burst of our own blocks announces every element.
+const RCVBUF: usize = 4 << 20;
 
 /// `NFNLGRP_NFTABLES`.
 const GROUP: u32 = 7;
@@ -43,6 +58,10 @@ impl Watch {
         )
         .ok()?;
         bind(sock.as_raw_fd(), &NetlinkAddr::new(0, 1 << (GROUP - 1))).ok()?;
+        // as root past rmem_max; otherwise what the limit allows
+        if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {
+            let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
+        }
         Some(Watch {
             sock,
             buf: vec![0; 64 * 1024],
@@ -51,17 +70,29 @@ impl Watch {
 
     /// Whether `table` (family inet) was changed by another socket than `own_portid`
     /// since the last call.
-    pub fn changed_by_others(&mut self, table: &str, own_portid: u32) -> bool {
+    pub fn look(&mut self, table: &str, own_portid: u32) -> Seen {
         let mut changed = false;
+        let mut lost = false;
         loop {
             match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(0) => return changed,
+                Ok(0) => break,
                 Ok(n) => changed |= foreign_change(&self.buf[..n], table, own_portid),
-                Err(Errno::EAGAIN) => return changed,
+                Err(Errno::EAGAIN) => break,
                 Err(Errno::EINTR) => continue,
-                // ENOBUFS: notifications were lost, so assume the worst.
-                Err(_) => return true,
+                // ENOBUFS: some were lost; keep reading what is there
+                Err(Errno::ENOBUFS) => lost = true,
+                Err(_) => {
+                    lost = true;
+                    break;
+                }
             }
+        }
+        if changed {
+            Seen::Changed
+        } else if lost {
+            Seen::Lost
+        } else {
+            Seen::Nothing
         }
     }
 }
