@@ -195,8 +195,13 @@ fn v2_every_action_failed_is_reported_and_the_next_event_tries_again() {
 fn a_slow_command_delays_only_its_own_host() {
     // issue #13: KILL_RUN_CMD="sleep" for every host; the hosts run side by side, and a
     // host's later decision waits behind its own first one.
+    let out = tempfile::tempdir().unwrap();
+    let ran = out.path().join("ran");
     let b = Bed::new(None, BlockMode::RunCmd, |a| {
-        a.run_cmd = Some(Template("sleep 1; echo $TARGET$ $PORT$ >> ran".into()));
+        a.run_cmd = Some(Template(format!(
+            "sleep 1; echo $TARGET$ $PORT$ >> {}",
+            ran.display()
+        )));
     });
     let start = std::time::Instant::now();
     let mut first: Vec<Job> = vec![b.job("198.19.50.10", 1)];
