@@ -40,6 +40,18 @@ pub enum HostsDenyError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot append a line to {}", .path.display())]
+    Append {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot rewrite {} in place", .path.display())]
+    WriteInPlace {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot rename {} to {}", .temp.display(), .path.display())]
     Rename {
         temp: PathBuf,
@@ -47,7 +59,7 @@ pub enum HostsDenyError {
         #[source]
         source: io::Error,
     },
-    #[error("{} is a symbolic link; refusing to write it", .path.display())]
+    #[error("{} is a symbolic link that is not root's in a directory only root may write to; refusing to follow it", .path.display())]
     SymlinkRefused { path: PathBuf },
     #[error("{} is world-writable; refusing to use it", .path.display())]
     WorldWritableRefused { path: PathBuf },

@@ -4,8 +4,10 @@
 //! Out: our lines between `# BEGIN portsentry …` and `# END portsentry`, appended at the
 //! end of the file when absent; every other byte of the file is kept. Each change takes
 //! an exclusive flock on `<path>.lock`, reads the file, and rewrites it through a temp
-//! file (fsync, rename, directory fsync) keeping its mode and owner. A symlinked or
-//! world-writable file is refused. hosts.deny has no expiry: the daemon's store expires.
+//! file (fsync, rename, directory fsync) keeping its mode and owner, or in place where
+//! the file cannot be replaced (a bind mount). A link anyone could have planted and a
+//! world-writable file are refused. hosts.deny has no expiry: the daemon's store expires.
+//! The legacy `KILL_HOSTS_DENY` action ([`add_line`]) appends in place.
 
 mod doc;
 mod error;
@@ -135,12 +137,12 @@ pub enum Added {
     AlreadyThere,
 }
 
-/// The legacy `KILL_HOSTS_DENY` action (both dialects): adds one already rendered line
-/// outside our marked block unless an identical line is anywhere in the file. The same
-/// writer as the backend: the lock on `<path>.lock`, the same refusals (symlink,
-/// world-writable, not a regular file) and the same crash-safe replacement keeping mode
-/// and owner; so the backend, the 2.x action and every 1.2 process never lose each
-/// other's lines.
+/// The legacy `KILL_HOSTS_DENY` action (both dialects): appends one already rendered
+/// line in place (one `O_APPEND` write, fsync) unless an identical line is anywhere in
+/// the file, as §10.6 says. The same writer as the backend: the lock on `<path>.lock`,
+/// the same refusals (a link anyone could have planted, world-writable, not a regular
+/// file); so the backend, the 2.x action and every 1.2 process never lose each other's
+/// lines, and a bind-mounted or append-only hosts.deny works.
 pub fn add_line(path: &Path, line: &str) -> Result<Added, HostsDenyError> {
     if line.contains(['\n', '\r']) {
         return Err(HostsDenyError::BadLine {
@@ -153,13 +155,7 @@ pub fn add_line(path: &Path, line: &str) -> Result<Added, HostsDenyError> {
     if text.lines().any(|l| l.trim_end_matches('\r') == line) {
         return Ok(Added::AlreadyThere);
     }
-    let mut data = current.bytes.clone();
-    if !data.is_empty() && !data.ends_with(b"\n") {
-        data.push(b'\n');
-    }
-    data.extend_from_slice(line.as_bytes());
-    data.push(b'\n');
-    file::replace(path, &data, current.owner)?;
+    file::append(path, &current, line)?;
     Ok(Added::Added)
 }
 

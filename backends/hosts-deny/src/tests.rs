@@ -193,7 +193,11 @@ fn mode_and_owner_are_kept() {
 #[test]
 fn symlink_is_refused_and_target_unchanged() {
     let (d, real, _) = setup(Some("sshd: ALL\n"));
-    let link = d.path().join("link.deny");
+    // a link anyone could have planted: in a sticky world-writable directory
+    let shared = d.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let link = shared.join("link.deny");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let mut hd = HostsDeny::new(&link, "ALL: $TARGET$");
     for e in [
@@ -295,12 +299,56 @@ fn the_legacy_action_renders_and_writes_like_the_backend() {
         render_line(&p, "ALL: everyone", v6, 7, "atcp").unwrap(),
         "ALL: everyone"
     );
-    // the same refusals as the backend
-    let (_d2, q, _) = setup(None);
+    // the same refusals as the backend: a link anyone could have planted (here in a
+    // sticky world-writable directory) is never followed
+    let (d2, _, _) = setup(None);
+    let shared = d2.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let q = shared.join("hosts.deny");
     std::os::unix::fs::symlink(&p, &q).unwrap();
     assert!(matches!(
         add_line(&q, "ALL: 198.18.0.1"),
         Err(HostsDenyError::SymlinkRefused { .. })
     ));
     assert!(add_line(&p, "ALL: 198.18.0.1\nALL: ALL").is_err());
+}
+
+/// Issue #14 item 1: the line is appended to the file itself (same inode: hard links,
+/// `chattr +a`, owner and labels survive), and a root-owned link in a root-only
+/// directory is followed to its target, which keeps being the file.
+#[test]
+fn add_line_appends_in_place_and_follows_roots_own_links() {
+    use std::os::unix::fs::MetadataExt;
+    let (d, p, _) = setup(Some("sshd: ALL"));
+    let other = d.path().join("hard-link");
+    std::fs::hard_link(&p, &other).unwrap();
+    let ino = std::fs::metadata(&p).unwrap().ino();
+    assert_eq!(add_line(&p, "ALL: 198.18.0.1").unwrap(), Added::Added);
+    assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino);
+    assert_eq!(read(&other), "sshd: ALL\nALL: 198.18.0.1\n");
+    // the backend's rewrite (which can remove lines) still keeps the content
+    let mut b = HostsDeny::new(&p, "ALL: $TARGET$");
+    b.init().unwrap();
+    if std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+    {
+        // tempdir: root's, mode 0700: a link there is trusted
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert_eq!(add_line(&link, "ALL: 198.18.0.2").unwrap(), Added::Added);
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(read(&p).ends_with("ALL: 198.18.0.2\n"));
+        let mut b = HostsDeny::new(&link, "ALL: $TARGET$");
+        b.block(&target("198.18.0.3")).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(read(&p).contains("ALL: 198.18.0.3"));
+    }
 }
