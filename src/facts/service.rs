@@ -1,11 +1,15 @@
 //! The service check: is a local service bound to this address and port?
 //!
-//! In: a destination address, port and protocol. Out: yes/no. On Linux the answer comes
-//! from a snapshot of /proc/net/{tcp,tcp6,udp,udp6} (reading them costs milliseconds):
-//! one is taken at start, and when an event finds it older than `max_age` a helper
-//! thread takes a new one while the event is answered from the current one. So the
-//! packet path costs a hash lookup, never a syscall, and an idle daemon reads nothing.
-//! Elsewhere it falls back to trying a bind, as 2.x did. It never logs.
+//! In: a destination address, port and protocol. Out: yes/no, from the kernel's state at
+//! that moment. On Linux the answer comes from a snapshot of the bound sockets
+//! (sock_diag, about 0.1 ms; /proc/net as a fallback): one is taken at start, and when an
+//! event finds it older than `max_age` a helper thread takes a new one. A "yes" is
+//! answered from the snapshot. A "no" is what makes an event a scan, so a snapshot older
+//! than [`MISS_FRESH`] is first replaced synchronously: a service started after the last
+//! snapshot is still a service (issue #14 item 5). A flood of misses therefore costs at
+//! most one snapshot per [`MISS_FRESH`], and a hit or a miss on a fresh snapshot a hash
+//! lookup; an idle daemon reads nothing. Elsewhere it falls back to trying a bind, as 2.x
+//! did. It never logs.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -17,20 +21,26 @@ use crate::model::Proto;
 
 type Bound = HashSet<(Proto, IpAddr, u16)>;
 
+/// A "not bound" answer trusts a snapshot at most this old; an older one is replaced
+/// before answering. Only a service that started less than this before a probe of its
+/// port, after another probe of any monitored port, can be missed.
+pub const MISS_FRESH: Duration = Duration::from_millis(20);
+
 pub struct ServiceCheck {
     /// The latest snapshot and when it was taken (shared with the refresher thread).
     shared: Arc<Mutex<(Arc<Bound>, Instant)>>,
     refreshing: Arc<AtomicBool>,
     max_age: Duration,
     /// The first snapshot, taken in the background while the daemon starts.
-    first: Option<std::thread::JoinHandle<Bound>>,
+    first: Option<std::thread::JoinHandle<(Bound, Instant)>>,
 }
 
 impl ServiceCheck {
     /// Starts taking the first snapshot on a helper thread (so start-up does not wait
     /// for it); the first question waits for it if it is not there yet.
     pub fn new(max_age: Duration) -> ServiceCheck {
-        let first = cfg!(target_os = "linux").then(|| std::thread::spawn(snapshot));
+        let first =
+            cfg!(target_os = "linux").then(|| std::thread::spawn(|| (snapshot(), Instant::now())));
         ServiceCheck {
             shared: Arc::new(Mutex::new((Arc::new(Bound::new()), Instant::now()))),
             refreshing: Arc::new(AtomicBool::new(false)),
@@ -39,16 +49,27 @@ impl ServiceCheck {
         }
     }
 
-    fn current(&mut self) -> Arc<Bound> {
+    /// Takes a snapshot now, on this thread, and makes it the current one.
+    fn refresh_now(&mut self) -> Arc<Bound> {
+        let fresh = Arc::new(snapshot());
+        if let Ok(mut g) = self.shared.lock() {
+            *g = (fresh.clone(), Instant::now());
+        }
+        fresh
+    }
+
+    /// The current snapshot and when it was taken.
+    fn current(&mut self) -> (Arc<Bound>, Instant) {
         if let Some(h) = self.first.take() {
-            let first = Arc::new(h.join().unwrap_or_default());
+            // stamped with when it was taken, not when it is first asked for
+            let (first, taken) = h.join().unwrap_or_else(|_| (Bound::new(), Instant::now()));
             if let Ok(mut g) = self.shared.lock() {
-                *g = (first, Instant::now());
+                *g = (Arc::new(first), taken);
             }
         }
         let (bound, taken) = match self.shared.lock() {
             Ok(g) => (g.0.clone(), g.1),
-            Err(_) => return Arc::new(Bound::new()),
+            Err(_) => return (Arc::new(Bound::new()), Instant::now()),
         };
         if taken.elapsed() >= self.max_age && !self.refreshing.swap(true, Ordering::AcqRel) {
             let (shared, flag) = (self.shared.clone(), self.refreshing.clone());
@@ -60,22 +81,33 @@ impl ServiceCheck {
                 flag.store(false, Ordering::Release);
             });
         }
-        bound
+        (bound, taken)
     }
 
     /// Whether a service is bound on `dst:port` (or the wildcard address).
     pub fn is_running(&mut self, proto: Proto, dst: IpAddr, port: u16) -> bool {
         if cfg!(target_os = "linux") {
-            let bound = self.current();
-            let v4any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-            let v6any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
-            bound.contains(&(proto, dst, port))
-                || bound.contains(&(proto, v6any, port))
-                || (dst.is_ipv4() && bound.contains(&(proto, v4any, port)))
+            let (bound, taken) = self.current();
+            if holds(&bound, proto, dst, port) {
+                return true;
+            }
+            if taken.elapsed() < MISS_FRESH {
+                return false;
+            }
+            holds(&self.refresh_now(), proto, dst, port)
         } else {
             bind_fails(proto, dst, port)
         }
     }
+}
+
+/// Whether `bound` has a socket on `dst:port` or on the wildcard address.
+fn holds(bound: &Bound, proto: Proto, dst: IpAddr, port: u16) -> bool {
+    let v4any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let v6any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+    bound.contains(&(proto, dst, port))
+        || bound.contains(&(proto, v6any, port))
+        || (dst.is_ipv4() && bound.contains(&(proto, v4any, port)))
 }
 
 /// 2.x's way: a service runs there if we cannot bind it.
@@ -329,6 +361,24 @@ mod tests {
         ] {
             assert!(fast.contains(&key) && slow.contains(&key), "{key:?}");
         }
+    }
+
+    /// Issue #14 item 5: a service started after the snapshot is seen at once.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_service_started_after_the_snapshot_is_seen_at_once() {
+        let mut c = ServiceCheck::new(Duration::from_secs(3600));
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        std::thread::sleep(MISS_FRESH * 3); // the first snapshot is taken meanwhile
+        let l0 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(c.is_running(Proto::Tcp, ip, l0.local_addr().unwrap().port()));
+        std::thread::sleep(MISS_FRESH);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(c.is_running(Proto::Tcp, ip, port));
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std::thread::sleep(MISS_FRESH);
+        assert!(c.is_running(Proto::Udp, ip, u.local_addr().unwrap().port()));
     }
 
     #[test]
