@@ -63,6 +63,8 @@ pub const FIXED_KEYS: &[&str] = &[
 pub fn keep_fixed(new: &mut Config, old: &Config) {
     new.tcp_ports = old.tcp_ports.clone();
     new.udp_ports = old.udp_ports.clone();
+    new.tcp_port_items = old.tcp_port_items.clone();
+    new.udp_port_items = old.udp_port_items.clone();
     new.advanced_ports_tcp = old.advanced_ports_tcp;
     new.advanced_ports_udp = old.advanced_ports_udp;
     new.advanced_exclude_tcp = old.advanced_exclude_tcp.clone();

@@ -113,6 +113,50 @@ pub fn lex(path: &Path, data: &[u8]) -> Result<Vec<Entry>, LexError> {
     Ok(out)
 }
 
+/// One line as Portsentry 1.2 read it: a key in column 1 followed by `=` or a space;
+/// `value` is `None` when the line has no double quote at all (1.2: "Quotes missing"),
+/// else the text after the first quote up to the next quote or unprintable character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loose {
+    pub key: String,
+    pub value: Option<String>,
+    pub line: usize,
+}
+
+/// 1.2's reading of a config: every line that names a key as 1.2 matched it, in file
+/// order, never an error (1.2 skipped what it could not read). Comments, blank lines,
+/// lines not starting with a key, and lines that are not text are skipped.
+pub fn lex_loose(data: &[u8]) -> Vec<Loose> {
+    let mut out = Vec::new();
+    for (idx, raw) in data.split(|&b| b == b'\n').enumerate() {
+        let Ok(text) = std::str::from_utf8(raw) else {
+            continue;
+        };
+        if text.starts_with('#') || raw.len() > MAX_LINE {
+            continue;
+        }
+        let key_len = text.bytes().take_while(|&b| is_key_byte(b)).count();
+        if key_len == 0 || !text.as_bytes()[0].is_ascii_uppercase() {
+            continue;
+        }
+        if !matches!(text.as_bytes().get(key_len), Some(b'=' | b' ')) {
+            continue;
+        }
+        let value = text.find('"').map(|i| {
+            text[i + 1..]
+                .chars()
+                .take_while(|c| *c != '"' && !c.is_control())
+                .collect::<String>()
+        });
+        out.push(Loose {
+            key: text[..key_len].to_string(),
+            value,
+            line: idx + 1,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +194,26 @@ mod tests {
         );
         let long = format!("A=\"{}\"", "1".repeat(1 << 20));
         assert_eq!(one(&long), Err(LexProblem::TooLong(long.len())));
+    }
+
+    #[test]
+    fn loose_reads_as_1_2_did() {
+        let e = lex_loose(
+            b"# c\nSCAN_TRIGGER=0\nA = \"1\" x\nB=\"open\r\n lead=\"x\"\nCX\"y\"\nD=\"\"\n\xff=\"1\"\n",
+        );
+        let got: Vec<(&str, Option<&str>, usize)> = e
+            .iter()
+            .map(|l| (l.key.as_str(), l.value.as_deref(), l.line))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("SCAN_TRIGGER", None, 2),
+                ("A", Some("1"), 3),
+                ("B", Some("open"), 4),
+                ("D", Some(""), 7),
+            ]
+        );
     }
 
     #[test]

@@ -229,6 +229,30 @@ pub enum ConfigError {
     Ignore(#[from] ignore::IgnoreError),
 }
 
+/// The keys Portsentry 1.2 read. In 1.2 mode a value of these that 1.2 could not read
+/// (no quotes, a bad number) is skipped with 1.2's line and the default applies; our
+/// own keys are validated as in 2.x mode.
+pub const KEYS_1_2: &[&str] = &[
+    "TCP_PORTS",
+    "UDP_PORTS",
+    "ADVANCED_PORTS_TCP",
+    "ADVANCED_PORTS_UDP",
+    "ADVANCED_EXCLUDE_TCP",
+    "ADVANCED_EXCLUDE_UDP",
+    "IGNORE_FILE",
+    "HISTORY_FILE",
+    "BLOCKED_FILE",
+    "RESOLVE_HOST",
+    "BLOCK_TCP",
+    "BLOCK_UDP",
+    "KILL_ROUTE",
+    "KILL_HOSTS_DENY",
+    "KILL_RUN_CMD",
+    "KILL_RUN_CMD_FIRST",
+    "SCAN_TRIGGER",
+    "PORT_BANNER",
+];
+
 /// Every key we know, in the man page's order.
 pub const KEYS: &[&str] = &[
     "TCP_PORTS",
@@ -272,6 +296,9 @@ pub struct Config {
     pub dialect: Dialect,
     pub tcp_ports: PortSet,
     pub udp_ports: PortSet,
+    /// TCP_PORTS and UDP_PORTS as written (1.2 mode logs its per-port lines in order).
+    pub tcp_port_items: Vec<PortItem>,
+    pub udp_port_items: Vec<PortItem>,
     pub advanced_ports_tcp: Option<u16>,
     pub advanced_ports_udp: Option<u16>,
     pub advanced_exclude_tcp: Vec<PortItem>,
@@ -312,6 +339,8 @@ pub struct Config {
     pub lines: HashMap<&'static str, usize>,
     /// Things worth telling the admin that are not errors (`path:line: ...`).
     pub warnings: Vec<String>,
+    /// 1.2 mode: the 1.2 keys whose first line had no quotes (1.2 skipped them).
+    pub unquoted: Vec<&'static str>,
 }
 
 impl Config {
@@ -322,6 +351,8 @@ impl Config {
             dialect,
             tcp_ports: PortSet::new(),
             udp_ports: PortSet::new(),
+            tcp_port_items: Vec::new(),
+            udp_port_items: Vec::new(),
             advanced_ports_tcp: None,
             advanced_ports_udp: None,
             advanced_exclude_tcp: Vec::new(),
@@ -354,6 +385,7 @@ impl Config {
             unblock_command: None,
             lines: HashMap::new(),
             warnings: Vec::new(),
+            unquoted: Vec::new(),
         }
     }
 
@@ -369,6 +401,9 @@ impl Config {
 
     /// Parses config text (see the module header for the dialects' rules).
     pub fn parse(path: &Path, data: &[u8], dialect: Dialect) -> Result<Config, ConfigError> {
+        if dialect == Dialect::Legacy {
+            return Config::parse_1_2(path, data);
+        }
         let entries = lexer::lex(path, data)?;
         let mut cfg = Config::defaults(path, dialect);
         for e in &entries {
@@ -385,6 +420,50 @@ impl Config {
             }
             cfg.set(key, &e.value, e.line)?;
             cfg.lines.insert(key, e.line);
+        }
+        Ok(cfg)
+    }
+
+    /// 1.2's reading: the first line naming a key wins, whatever it holds; a 1.2 key
+    /// 1.2 could not read is noted in `unquoted` (no quotes) or `warnings` (a value we
+    /// cannot use) and keeps its default; our own keys are validated.
+    fn parse_1_2(path: &Path, data: &[u8]) -> Result<Config, ConfigError> {
+        let mut cfg = Config::defaults(path, Dialect::Legacy);
+        let mut seen = std::collections::HashSet::new();
+        for e in lexer::lex_loose(data) {
+            let Some(key) = KEYS.iter().copied().find(|k| *k == e.key) else {
+                continue;
+            };
+            if !seen.insert(key) {
+                continue; // 1.2: the first occurrence wins
+            }
+            let ours = !KEYS_1_2.contains(&key);
+            let value = match e.value {
+                None if ours => {
+                    return Err(cfg.key_err(
+                        e.line,
+                        key,
+                        format!("the value must be in double quotes, as {key}=\"...\""),
+                    ))
+                }
+                None => {
+                    cfg.unquoted.push(key);
+                    continue;
+                }
+                Some(v) if v.is_empty() && ours => {
+                    return Err(cfg.key_err(e.line, key, "the value is empty"))
+                }
+                // 1.2 read "" as nothing: the default stays
+                Some(v) if v.is_empty() => continue,
+                Some(v) => v,
+            };
+            match cfg.set(key, &value, e.line) {
+                Ok(()) => {
+                    cfg.lines.insert(key, e.line);
+                }
+                Err(e) if !ours => cfg.warnings.push(format!("{e}; option skipped")),
+                Err(e) => return Err(e),
+            }
         }
         Ok(cfg)
     }
@@ -478,19 +557,23 @@ impl Config {
         need_target: bool,
     ) -> Result<Template, ConfigError> {
         let t = Template(value.to_string());
-        if need_target && !t.has_target() {
-            if self.dialect == Dialect::V2 {
-                return Err(self.key_err(line, key, "must contain the $TARGET$ token"));
-            }
-            self.warn(line, key, "has no $TARGET$ token");
+        // 1.2 accepted it and said so at each block: "No target variable specified"
+        if need_target && !t.has_target() && self.dialect == Dialect::V2 {
+            return Err(self.key_err(line, key, "must contain the $TARGET$ token"));
         }
         Ok(t)
     }
 
     fn set(&mut self, key: &'static str, value: &str, line: usize) -> Result<(), ConfigError> {
         match key {
-            "TCP_PORTS" => self.tcp_ports = ports::to_set(&self.ports(key, value, line)?),
-            "UDP_PORTS" => self.udp_ports = ports::to_set(&self.ports(key, value, line)?),
+            "TCP_PORTS" => {
+                self.tcp_port_items = self.ports(key, value, line)?;
+                self.tcp_ports = ports::to_set(&self.tcp_port_items);
+            }
+            "UDP_PORTS" => {
+                self.udp_port_items = self.ports(key, value, line)?;
+                self.udp_ports = ports::to_set(&self.udp_port_items);
+            }
             "ADVANCED_PORTS_TCP" => {
                 self.advanced_ports_tcp = Some(self.number(key, value, line, 1, 65535)? as u16)
             }

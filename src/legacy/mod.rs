@@ -28,9 +28,10 @@ use crate::exit;
 use crate::facts::{HostFacts, SystemFacts};
 use crate::logging::legacy::Legacy;
 use crate::logging::{Logger, Syslog};
+use crate::model::ports::in_order;
 use crate::model::Interfaces;
 use crate::model::LegacyMode;
-use crate::model::{Dialect, PortItem, PortSet, Proto};
+use crate::model::{Dialect, PortSet, Proto};
 use crate::pipeline::{self, Pipeline};
 use crate::process;
 use crate::respond::{Actions, Blocking, Executor, Records, Setup};
@@ -68,8 +69,10 @@ impl Out {
         self.log.notice(line);
     }
 
-    /// A problem: syslog, and stderr while the parent still waits.
-    pub fn problem(&self, line: impl Display) {
+    /// A fatal start-up error (a config that cannot be used, a set-up step that failed):
+    /// syslog, and stderr while the parent still waits. Nothing else goes to stderr:
+    /// 1.2 logged only to syslog (issue #14 item 4).
+    pub fn config_error(&self, line: impl Display) {
         let text = line.to_string();
         self.log.notice(&text);
         if self.attached.load(Ordering::Relaxed) {
@@ -85,7 +88,7 @@ impl Out {
 
     /// Set-up cannot go on: the problem, the shutdown pair, exit 255.
     fn fatal(&self, line: impl Display) -> i32 {
-        self.problem(line);
+        self.config_error(line);
         self.shutdown();
         exit::LEGACY_FAILURE
     }
@@ -114,55 +117,150 @@ pub fn main(mode: LegacyMode, path: &Path) -> i32 {
 pub enum LoadError {
     /// No readable file: 1.2's two lines.
     Missing(PathBuf),
-    /// A line we cannot accept (a new key with a bad value, an over-long line, ...).
+    /// A line we cannot accept (one of our own keys with a bad value).
     Broken(String),
-    /// A mandatory key is not set.
+    /// A mandatory file key 1.2 could not read (`InitConfig: Cannot retrieve ...`).
     Mandatory(&'static str),
+    /// The mode's port list 1.2 could not read (`Could not read TCP_PORTS ...`).
+    NoPorts(Proto),
 }
 
 impl LoadError {
+    /// 1.2's lines for the failure. They go to stderr too while the parent waits:
+    /// these are the fatal config errors of §10.2.
     fn log(&self, out: &Out) {
         match self {
             LoadError::Missing(p) => {
-                out.problem(Legacy::CannotOpenConfig(&p.display().to_string()));
-                out.problem(Legacy::ConfigMissing);
+                out.config_error(Legacy::CannotOpenConfig(&p.display().to_string()));
+                out.config_error(Legacy::ConfigMissing);
             }
             LoadError::Broken(msg) => {
-                out.problem(Legacy::Admin(msg));
-                out.problem(Legacy::Corrupted);
+                out.config_error(Legacy::Admin(msg));
+                out.config_error(Legacy::Corrupted);
             }
             LoadError::Mandatory(key) => {
-                out.problem(Legacy::Admin(&format!("{key} is not set")));
-                out.problem(Legacy::Corrupted);
+                out.config_error(Legacy::CannotRetrieve(key));
+                out.config_error(Legacy::Corrupted);
             }
+            LoadError::NoPorts(proto) => {
+                out.config_error(Legacy::NoPortsOption(*proto));
+                out.config_error(Legacy::ModeFailed);
+            }
+        }
+    }
+
+    /// The reason in one phrase (a failed reload).
+    fn why(&self) -> String {
+        match self {
+            LoadError::Missing(p) => format!("cannot read {}", p.display()),
+            LoadError::Broken(m) => m.clone(),
+            LoadError::Mandatory(k) => format!("{k} cannot be read"),
+            LoadError::NoPorts(p) => format!("{p}_PORTS cannot be read"),
         }
     }
 }
 
-/// Loads a config with 1.2's rules and checks the keys 1.2 required for `mode`.
-pub fn load_config(path: &Path, mode: LegacyMode) -> Result<Config, LoadError> {
-    let cfg = match Config::load(path, Dialect::Legacy) {
+/// A config read the 1.2 way, with what 1.2 said while reading it.
+pub struct Loaded {
+    pub cfg: Config,
+    /// 1.2's lines about keys it skipped, in its order (before the mode's lines).
+    pub said: Vec<String>,
+}
+
+/// The keys 1.2's InitConfig read, in its order: each unreadable one got its
+/// "Quotes missing" line in this order, whatever the file's order.
+const INIT_ORDER: &[&str] = &[
+    "BLOCK_TCP",
+    "BLOCK_UDP",
+    "RESOLVE_HOST",
+    "SCAN_TRIGGER",
+    "KILL_ROUTE",
+    "KILL_HOSTS_DENY",
+    "KILL_RUN_CMD",
+    "KILL_RUN_CMD_FIRST",
+    "BLOCKED_FILE",
+    "HISTORY_FILE",
+    "IGNORE_FILE",
+];
+
+/// Loads a config with 1.2's rules, saying what 1.2 said about keys it could not read
+/// (issue #14 items 6 and 8): an unquoted optional value is skipped and its default
+/// applies; only an unreadable mandatory key (the three files, then the mode's port
+/// list) stops the start. On failure, the lines said so far come with the error.
+pub fn load_config(path: &Path, mode: LegacyMode) -> Result<Loaded, (Vec<String>, LoadError)> {
+    let mut cfg = match Config::load(path, Dialect::Legacy) {
         Ok(c) => c,
-        Err(ConfigError::Read { .. }) => return Err(LoadError::Missing(path.to_path_buf())),
-        Err(e) => return Err(LoadError::Broken(e.to_string())),
+        Err(ConfigError::Read { .. }) => {
+            return Err((Vec::new(), LoadError::Missing(path.to_path_buf())))
+        }
+        Err(e) => return Err((Vec::new(), LoadError::Broken(e.to_string()))),
     };
-    let mut need = vec!["IGNORE_FILE", "HISTORY_FILE", "BLOCKED_FILE"];
-    if !mode.is_advanced() {
-        need.push(match mode.proto() {
-            Proto::Tcp => "TCP_PORTS",
-            Proto::Udp => "UDP_PORTS",
-        });
+    let mut said = Vec::new();
+    let unquoted = |k: &str| cfg.unquoted.contains(&k);
+    let have = |k: &str| cfg.lines.contains_key(k);
+    for key in INIT_ORDER.iter().copied() {
+        // 1.2 read KILL_RUN_CMD_FIRST only when KILL_RUN_CMD was readable
+        if key == "KILL_RUN_CMD_FIRST" && !have("KILL_RUN_CMD") {
+            continue;
+        }
+        if unquoted(key) {
+            said.push(Legacy::QuotesMissing(key).to_string());
+        }
+        if key == "SCAN_TRIGGER" && !have(key) {
+            said.push(Legacy::NoScanTrigger.to_string());
+        }
+        if matches!(key, "BLOCKED_FILE" | "HISTORY_FILE" | "IGNORE_FILE") && !have(key) {
+            return Err((said, LoadError::Mandatory(key)));
+        }
     }
-    if let Some(key) = need.into_iter().find(|k| !cfg.lines.contains_key(k)) {
-        return Err(LoadError::Mandatory(key));
+    if !have("KILL_RUN_CMD") {
+        cfg.kill_run_cmd_first = false;
     }
-    Ok(cfg)
+    let proto = mode.proto();
+    let ports_key = match (mode.is_advanced(), proto) {
+        (false, Proto::Tcp) => "TCP_PORTS",
+        (false, Proto::Udp) => "UDP_PORTS",
+        (true, Proto::Tcp) => "ADVANCED_PORTS_TCP",
+        (true, Proto::Udp) => "ADVANCED_PORTS_UDP",
+    };
+    if unquoted(ports_key) {
+        said.push(Legacy::QuotesMissing(ports_key).to_string());
+    }
+    if !have(ports_key) {
+        if !mode.is_advanced() {
+            return Err((said, LoadError::NoPorts(proto)));
+        }
+        said.push(Legacy::NoAdvancedPorts(proto).to_string());
+    }
+    if mode.is_connect() && unquoted("PORT_BANNER") {
+        said.push(Legacy::QuotesMissing("PORT_BANNER").to_string());
+    }
+    Ok(Loaded { cfg, said })
 }
 
 fn listed(cfg: &Config, proto: Proto) -> &PortSet {
     match proto {
         Proto::Tcp => &cfg.tcp_ports,
         Proto::Udp => &cfg.udp_ports,
+    }
+}
+
+/// The listed ports in config order, each once (1.2 logged its lines in this order).
+fn listed_in_order(cfg: &Config, proto: Proto) -> Vec<u16> {
+    in_order(match proto {
+        Proto::Tcp => &cfg.tcp_port_items,
+        Proto::Udp => &cfg.udp_port_items,
+    })
+}
+
+/// 1.2 had created (emptied) the mode's blocked file before it found HISTORY_FILE,
+/// IGNORE_FILE or the port list missing (issue #14 item 8). We do the same, but only under the instance
+/// lock, so a running instance's file is never wiped.
+fn created_blocked_file(config_path: &Path, mode: LegacyMode) {
+    if let Ok(cfg) = Config::load(config_path, Dialect::Legacy) {
+        if let Some(base) = &cfg.blocked_file {
+            drop(files::Blocked::open(&files::blocked_path(base, mode)));
+        }
     }
 }
 
@@ -173,20 +271,32 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
     let out = Arc::new(Out::new(Logger::legacy(Syslog::new(), false)));
     out.notice(Legacy::Starting(VERSION));
     if let Err(e) = begun {
-        out.problem(Legacy::Admin(&format!(
+        out.notice(Legacy::Admin(&format!(
             "could not start a new session or change to /: {e}"
         )));
     }
     let cfg = match load_config(&config_path, mode) {
-        Ok(c) => c,
-        Err(e) => {
+        Ok(Loaded { cfg, said }) => {
+            for line in &said {
+                out.notice(line);
+            }
+            cfg
+        }
+        Err((said, e)) => {
+            for line in &said {
+                out.notice(line);
+            }
+            if let LoadError::Mandatory("HISTORY_FILE" | "IGNORE_FILE") | LoadError::NoPorts(_) = e
+            {
+                created_blocked_file(&config_path, mode);
+            }
             e.log(&out);
             out.shutdown();
             return exit::LEGACY_FAILURE;
         }
     };
     for w in &cfg.warnings {
-        out.problem(Legacy::Admin(w));
+        out.notice(Legacy::Admin(w));
     }
     let proto = mode.proto();
     let lowest = listed(&cfg, proto).iter().next().unwrap_or(u16::MAX);
@@ -225,7 +335,7 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
     let ignore_path = cfg.ignore_file.clone().unwrap_or_default();
     let mut ignore = files::IgnoreWatch::new(&ignore_path);
     for p in ignore.refresh(true) {
-        out.problem(Legacy::Admin(&p));
+        out.notice(Legacy::Admin(&p));
     }
     // Typed backends (BLOCK_BACKEND): the same store and backends as 2.x mode; both
     // processes of a Debian install (-atcp, -audp) share the store safely.
@@ -343,7 +453,7 @@ fn start_connect(
     if let Some(limit) = open_file_limit() {
         let room = limit.saturating_sub(SPARE_FDS) as usize;
         if ports.len() > room {
-            out.problem(Legacy::Admin(&format!(
+            out.notice(Legacy::Admin(&format!(
                 "ERROR: {} ports but only {limit} open files allowed (ulimit -n); the highest ports are not bound",
                 ports.len()
             )));
@@ -364,11 +474,11 @@ fn start_connect(
         .map(|f| f.port)
         .chain(skipped.iter().copied())
         .collect();
-    for port in listed(cfg, proto).iter() {
+    // 1.2's order: each port's listen line, then its error if it failed
+    for port in listed_in_order(cfg, proto) {
+        out.notice(Legacy::ListenMode { proto, port });
         if failed.contains(&port) {
-            out.problem(Legacy::CouldNotBind { proto, port });
-        } else {
-            out.notice(Legacy::ListenMode { proto, port });
+            out.notice(Legacy::CouldNotBind { proto, port });
         }
     }
     if listeners.bound().is_empty() {
@@ -377,21 +487,6 @@ fn start_connect(
     let (tx, stop) = (tx.clone(), stop.clone());
     std::thread::spawn(move || listeners.run(tx, stop));
     Ok(())
-}
-
-/// The excluded ports of an advanced mode, in config order (ranges expanded, each once).
-fn excluded_in_order(items: &[PortItem]) -> Vec<u16> {
-    let mut seen = PortSet::new();
-    let mut out = Vec::new();
-    for i in items {
-        for p in i.lo..=i.hi {
-            if !seen.contains(p) {
-                seen.insert(p);
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// The ports a stealth mode watches, with 1.2's start-up lines.
@@ -406,21 +501,35 @@ fn stealth_ports(mode: LegacyMode, cfg: &Config, out: &Out) -> PortSet {
         let mut set = cfg.advanced_set(proto, n);
         let busy = advanced::in_use_of(proto, &set);
         out.notice(Legacy::AdvancedFirst(u32::from(n)));
+        let excluded = in_order(excludes);
+        let key = match proto {
+            Proto::Tcp => "ADVANCED_EXCLUDE_TCP",
+            Proto::Udp => "ADVANCED_EXCLUDE_UDP",
+        };
+        if cfg.unquoted.contains(&key) {
+            out.notice(Legacy::QuotesMissing(key));
+        }
+        if excluded.is_empty() {
+            out.notice(Legacy::ManualExcludeNone);
+        }
+        for port in &excluded {
+            out.notice(Legacy::ManualExclude(*port));
+        }
         for port in &busy {
             set.remove(*port);
             out.notice(Legacy::AdvancedIgnored { proto, port: *port });
         }
-        for port in excluded_in_order(excludes) {
+        for port in excluded {
             out.notice(Legacy::AdvancedIgnored { proto, port });
         }
         set
     } else {
         let mut set = PortSet::new();
-        for port in listed(cfg, proto).iter() {
+        for port in listed_in_order(cfg, proto) {
+            out.notice(Legacy::StealthListenMode { proto, port });
             if advanced::in_use(proto, port) {
-                out.problem(Legacy::PortInUse(port));
+                out.notice(Legacy::PortInUse(port));
             } else {
-                out.notice(Legacy::StealthListenMode { proto, port });
                 set.insert(port);
             }
         }
@@ -460,10 +569,10 @@ fn start_stealth(
     match capture::pcap::start(&Interfaces::AllNoLoopback, &ports, tx, stop) {
         Ok(started) => {
             for e in &started.failed {
-                out.problem(Legacy::Admin(&e.to_string()));
+                out.notice(Legacy::Admin(&e.to_string()));
             }
             if started.opened.is_empty() {
-                out.problem(Legacy::Admin(
+                out.notice(Legacy::Admin(
                     "no capture device is up yet; waiting for one to appear",
                 ));
             }
@@ -537,14 +646,9 @@ fn reload(
         )));
     };
     let mut cfg = match load_config(config_path, mode) {
-        Ok(c) => c,
-        Err(e) => {
-            let why = match e {
-                LoadError::Missing(p) => format!("cannot read {}", p.display()),
-                LoadError::Broken(m) => m,
-                LoadError::Mandatory(k) => format!("{k} is not set"),
-            };
-            fail(&why);
+        Ok(l) => l.cfg,
+        Err((_, e)) => {
+            fail(&e.why());
             return old;
         }
     };
@@ -606,7 +710,7 @@ fn reload(
 mod tests {
     use super::*;
 
-    fn cfg(text: &str) -> Result<Config, LoadError> {
+    fn cfg(text: &str) -> Result<Loaded, (Vec<String>, LoadError)> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("portsentry.conf");
         std::fs::write(&p, text).unwrap();
@@ -618,10 +722,18 @@ mod tests {
     #[test]
     fn mandatory_keys() {
         assert!(cfg(&format!("{FILES}TCP_PORTS=\"1\"\n")).is_ok());
-        assert!(matches!(cfg(FILES), Err(LoadError::Mandatory("TCP_PORTS"))));
+        assert!(matches!(
+            cfg(FILES),
+            Err((_, LoadError::NoPorts(Proto::Tcp)))
+        ));
         assert!(matches!(
             cfg("TCP_PORTS=\"1\"\nHISTORY_FILE=\"/h\"\nBLOCKED_FILE=\"/b\"\n"),
-            Err(LoadError::Mandatory("IGNORE_FILE"))
+            Err((_, LoadError::Mandatory("IGNORE_FILE")))
+        ));
+        // 1.2 looked for BLOCKED_FILE before HISTORY_FILE
+        assert!(matches!(
+            cfg("TCP_PORTS=\"1\"\nIGNORE_FILE=\"/i\"\n"),
+            Err((_, LoadError::Mandatory("BLOCKED_FILE")))
         ));
         // advanced modes need no port list
         let dir = tempfile::tempdir().unwrap();
@@ -630,26 +742,57 @@ mod tests {
         assert!(load_config(&p, LegacyMode::Atcp).is_ok());
         assert!(matches!(
             load_config(&dir.path().join("missing"), LegacyMode::Atcp),
-            Err(LoadError::Missing(_))
+            Err((_, LoadError::Missing(_)))
+        ));
+    }
+
+    /// Issue #14 item 6: what 1.2 could not read is skipped with its lines, in its
+    /// order, and the defaults apply.
+    #[test]
+    fn unquoted_values_are_skipped_with_1_2s_lines() {
+        let l = cfg(&format!(
+            "{FILES}SCAN_TRIGGER=0\nBLOCK_TCP=1\nTCP_PORTS=\"1\"\nKILL_ROUTE=/sbin/route\nKILL_ROUTE=\"/x $TARGET$\"\n"
+        ))
+        .unwrap_or_else(|_| panic!("config refused"));
+        assert_eq!(
+            l.said,
+            [
+                "adminalert: Quotes missing from BLOCK_TCP token. Option skipped",
+                "adminalert: Quotes missing from SCAN_TRIGGER token. Option skipped",
+                "adminalert: ERROR: Could not read SCAN_TRIGGER option from config file. Disabling SCAN DETECTION TRIGGER",
+                "adminalert: Quotes missing from KILL_ROUTE token. Option skipped",
+            ]
+        );
+        assert_eq!(l.cfg.scan_trigger, 0);
+        assert!(
+            l.cfg.kill_route.is_none(),
+            "the first line wins, even unquoted"
+        );
+        // an unquoted mandatory key stops the start, with both lines
+        let Err((said, e)) =
+            cfg("TCP_PORTS=\"1\"\nIGNORE_FILE=\"/i\"\nBLOCKED_FILE=/b\nSCAN_TRIGGER=\"1\"\n")
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(
+            said,
+            ["adminalert: Quotes missing from BLOCKED_FILE token. Option skipped"]
+        );
+        assert!(matches!(e, LoadError::Mandatory("BLOCKED_FILE")));
+        // our own keys are still checked
+        assert!(matches!(
+            cfg(&format!("{FILES}TCP_PORTS=\"1\"\nBLOCK_BACKEND=nft\n")),
+            Err((_, LoadError::Broken(_)))
         ));
     }
 
     #[test]
     fn junk_port_items_are_skipped_with_a_warning() {
-        let c = cfg(&format!("{FILES}TCP_PORTS=\"1,abc,70000,5-3,9\"\n")).unwrap();
+        let c = cfg(&format!("{FILES}TCP_PORTS=\"1,abc,70000,5-3,9\"\n"))
+            .unwrap_or_else(|_| panic!("config refused"))
+            .cfg;
         assert_eq!(c.tcp_ports.to_string(), "1,9");
         assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
-    }
-
-    #[test]
-    fn excludes_keep_config_order() {
-        let items = vec![
-            PortItem { lo: 139, hi: 139 },
-            PortItem { lo: 113, hi: 113 },
-            PortItem { lo: 5, hi: 7 },
-            PortItem { lo: 6, hi: 6 },
-        ];
-        assert_eq!(excluded_in_order(&items), vec![139, 113, 5, 6, 7]);
     }
 
     #[test]

@@ -94,6 +94,15 @@ pub enum Legacy<'a> {
     Corrupted,
     CannotOpenConfig(&'a str),
     ConfigMissing,
+    /// 1.2's config reading, in its words (issue #14 items 6 and 8).
+    QuotesMissing(&'a str),
+    NoScanTrigger,
+    CannotRetrieve(&'a str),
+    NoPortsOption(Proto),
+    NoAdvancedPorts(Proto),
+    ModeFailed,
+    ManualExclude(u16),
+    ManualExcludeNone,
     /// A diagnostic of ours (always `adminalert: ` + text).
     Admin(&'a str),
 }
@@ -200,6 +209,32 @@ impl fmt::Display for Legacy<'_> {
             Legacy::ConfigMissing => f.write_str(
                 "adminalert: ERROR: Configuration files are missing/corrupted. Shutting down.",
             ),
+            Legacy::QuotesMissing(k) => {
+                write!(f, "adminalert: Quotes missing from {k} token. Option skipped")
+            }
+            Legacy::NoScanTrigger => f.write_str(
+                "adminalert: ERROR: Could not read SCAN_TRIGGER option from config file. Disabling SCAN DETECTION TRIGGER",
+            ),
+            // 1.2 logged this one without a prefix
+            Legacy::CannotRetrieve(k) => write!(f, "InitConfig: Cannot retrieve {k} option! Aborting"),
+            Legacy::NoPortsOption(p) => write!(
+                f,
+                "adminalert: ERROR: Could not read {p}_PORTS option from config file"
+            ),
+            Legacy::NoAdvancedPorts(p) => write!(
+                f,
+                "adminalert: ERROR: Could not read ADVANCED_PORTS_{p} option from config file. Assuming 1024."
+            ),
+            Legacy::ModeFailed => f.write_str(
+                "adminalert: ERROR: could not go into PortSentry mode. Shutting down.",
+            ),
+            // sic: 1.2's line ends with a space
+            Legacy::ManualExclude(p) => {
+                write!(f, "adminalert: Advanced mode will manually exclude port: {p} ")
+            }
+            Legacy::ManualExcludeNone => {
+                f.write_str("adminalert: Advanced mode will manually exclude no ports")
+            }
             Legacy::Admin(s) => write!(f, "adminalert: {s}"),
         }
     }
@@ -256,6 +291,14 @@ mod tests {
             (Legacy::AdminShutdown, "adminalert: PortSentry is shutting down"),
             (Legacy::AnotherInstance(LegacyMode::Atcp), "adminalert: ERROR: another instance is running in atcp mode. Shutting down."),
             (Legacy::Corrupted, "adminalert: ERROR: Your config file is corrupted/missing mandatory option! Shutting down."),
+            (Legacy::QuotesMissing("SCAN_TRIGGER"), "adminalert: Quotes missing from SCAN_TRIGGER token. Option skipped"),
+            (Legacy::NoScanTrigger, "adminalert: ERROR: Could not read SCAN_TRIGGER option from config file. Disabling SCAN DETECTION TRIGGER"),
+            (Legacy::CannotRetrieve("HISTORY_FILE"), "InitConfig: Cannot retrieve HISTORY_FILE option! Aborting"),
+            (Legacy::NoPortsOption(Proto::Udp), "adminalert: ERROR: Could not read UDP_PORTS option from config file"),
+            (Legacy::NoAdvancedPorts(Proto::Tcp), "adminalert: ERROR: Could not read ADVANCED_PORTS_TCP option from config file. Assuming 1024."),
+            (Legacy::ModeFailed, "adminalert: ERROR: could not go into PortSentry mode. Shutting down."),
+            (Legacy::ManualExclude(113), "adminalert: Advanced mode will manually exclude port: 113 "),
+            (Legacy::ManualExcludeNone, "adminalert: Advanced mode will manually exclude no ports"),
             (Legacy::CannotOpenConfig("/x"), "adminalert: Cannot open config file: /x. Exiting"),
             (Legacy::ConfigMissing, "adminalert: ERROR: Configuration files are missing/corrupted. Shutting down."),
         ];

@@ -169,9 +169,36 @@ pub fn to_set(items: &[PortItem]) -> PortSet {
     s
 }
 
+/// The ports of `items` in config order (ranges expanded), each at its first occurrence:
+/// what 1.2 logged its per-port lines in.
+pub fn in_order(items: &[PortItem]) -> Vec<u16> {
+    let mut seen = PortSet::new();
+    let mut out = Vec::new();
+    for i in items {
+        for p in i.lo..=i.hi {
+            if !seen.contains(p) {
+                seen.insert(p);
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_order_keeps_config_order_and_first_occurrences() {
+        let items = vec![
+            PortItem { lo: 139, hi: 139 },
+            PortItem { lo: 113, hi: 113 },
+            PortItem { lo: 5, hi: 7 },
+            PortItem { lo: 6, hi: 6 },
+        ];
+        assert_eq!(in_order(&items), vec![139, 113, 5, 6, 7]);
+    }
 
     #[test]
     fn parses_items_and_ranges() {

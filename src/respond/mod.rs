@@ -614,6 +614,15 @@ impl Executor {
         }
     }
 
+    /// A 1.2 config's KILL_HOSTS_DENY or KILL_ROUTE without `$TARGET$` (2.x refuses
+    /// such a config): 1.2's line, and the action failed, so the host is not recorded.
+    fn no_target(&self, key: &str) -> bool {
+        self.problem(&format!(
+            "No target variable specified in {key} option. Skipping."
+        ));
+        false
+    }
+
     fn act(&self, job: &mut Job, actions: &Actions, a: Action) -> bool {
         let e = job.decision.event;
         let (ip, port) = (e.src, e.port);
@@ -623,6 +632,9 @@ impl Executor {
                 let Some(t) = &actions.hosts_deny else {
                     return true;
                 };
+                if !t.has_target() {
+                    return self.no_target("KILL_HOSTS_DENY");
+                }
                 let file = &actions.hosts_deny_file;
                 let rendered =
                     portsentry_hosts_deny::render_line(file, &t.0, ip, port, self.0.mode_word);
@@ -665,6 +677,7 @@ impl Executor {
             }
             Action::Route => match &actions.route {
                 None => true,
+                Some(t) if !t.has_target() => self.no_target("KILL_ROUTE"),
                 Some(t) => {
                     let cmd = t.render(ip, port, self.0.mode_word);
                     self.command(&cmd, |log, cmd| match self.0.legacy {

@@ -8,6 +8,7 @@ mod cli;
 mod config_errors;
 mod debian;
 mod detect;
+mod differential;
 mod legacy;
 mod netns;
 mod replay;
