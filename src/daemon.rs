@@ -284,6 +284,12 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
         }
     }
     log.notice(Line::Listening);
+    // systemd (Type=notify): ready now that every source and backend is up
+    if let Err(e) = crate::process::notify_ready() {
+        log.error(format!(
+            "could not tell systemd that the daemon is ready: {e}"
+        ));
+    }
     if o.daemon {
         if let Err(e) = crate::process::signal_ready() {
             log.error(format!(

@@ -157,9 +157,68 @@ pub fn signal_ready() -> io::Result<()> {
     Ok(())
 }
 
+/// systemd's readiness protocol (`Type=notify`): one datagram `READY=1` to the socket
+/// named by `$NOTIFY_SOCKET` (a path, or an abstract name written `@name`). Returns
+/// whether one was sent; without the variable nothing happens.
+pub fn notify_ready() -> io::Result<bool> {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(false);
+    };
+    notify(&target, b"READY=1\n")?;
+    Ok(true)
+}
+
+fn notify(target: &std::ffi::OsStr, msg: &[u8]) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixDatagram;
+    let sock = UnixDatagram::unbound()?;
+    let bytes = target.as_bytes();
+    match bytes.strip_prefix(b"@") {
+        #[cfg(target_os = "linux")]
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sock.send_to_addr(msg, &addr)?;
+        }
+        #[cfg(not(target_os = "linux"))]
+        Some(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "abstract sockets exist only on Linux",
+            ))
+        }
+        None => {
+            sock.send_to(msg, Path::new(target))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notify_sends_ready_to_a_path_and_an_abstract_name() {
+        use std::os::unix::net::UnixDatagram;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        notify(path.as_os_str(), b"READY=1\n").unwrap();
+        let mut buf = [0u8; 64];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\n");
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::linux::net::SocketAddrExt;
+            let name = format!("portsentry-test-{}", std::process::id());
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+            let rx = UnixDatagram::bind_addr(&addr).unwrap();
+            notify(std::ffi::OsStr::new(&format!("@{name}")), b"READY=1\n").unwrap();
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"READY=1\n");
+        }
+    }
 
     #[test]
     fn readiness_byte_or_end_of_file() {
