@@ -2,9 +2,9 @@
 //!
 //! In: scan lines and blocked addresses. Out: appended history lines
 //! (`<local timestamp> <scan line>`) and 2.x binary block records (`sa_family_t` in host
-//! byte order, then the raw address). The history file is kept open and reopened when
-//! logrotate renamed it (checked at most once a second, so nothing is lost); parent
-//! directories are created. Nothing here decides what to write.
+//! byte order, then the raw address). The history file is kept open and reopened as soon
+//! as logrotate renames it (see [`AppendFile`]); parent directories are created. Nothing
+//! here decides what to write.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -12,6 +12,8 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -61,12 +63,18 @@ impl Stamper {
     }
 }
 
-/// An append-only log file that follows renames.
+/// An append-only log file that follows renames (logrotate, newsyslog). On Linux a
+/// watcher thread (inotify on the directory) flags any rename, removal or creation of the
+/// file's name, so the next line goes to the new file at once: only a line written in the
+/// microseconds between the rename and the flag can land in the renamed file, which a
+/// `delaycompress` rotation keeps. Elsewhere, and as a fallback, the name is checked at
+/// most once a second. The watcher ends with the first event after the file is dropped.
 pub struct AppendFile {
     path: PathBuf,
     file: Option<File>,
     ino: u64,
     checked: Instant,
+    moved: Option<Arc<AtomicBool>>,
 }
 
 impl AppendFile {
@@ -78,6 +86,7 @@ impl AppendFile {
             file: Some(file),
             ino,
             checked: Instant::now(),
+            moved: watch_name(path),
         })
     }
 
@@ -87,7 +96,11 @@ impl AppendFile {
 
     /// Appends one line (a newline is added).
     pub fn write_line(&mut self, line: &str) -> io::Result<()> {
-        if self.checked.elapsed() >= Duration::from_secs(1) {
+        let moved = self
+            .moved
+            .as_ref()
+            .is_some_and(|m| m.swap(false, Ordering::AcqRel));
+        if moved || self.checked.elapsed() >= Duration::from_secs(1) {
             self.checked = Instant::now();
             let same = std::fs::metadata(&self.path)
                 .map(|m| m.ino() == self.ino)
@@ -120,6 +133,49 @@ impl AppendFile {
             None => Ok(()),
         }
     }
+}
+
+/// The flag a watcher thread sets when `path`'s name is renamed, removed or created in
+/// its directory (Linux inotify); `None` where that cannot be had.
+#[cfg(target_os = "linux")]
+fn watch_name(path: &Path) -> Option<Arc<AtomicBool>> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name()?.to_os_string();
+    let ino = Inotify::init(InitFlags::IN_CLOEXEC).ok()?;
+    ino.add_watch(
+        dir,
+        AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_CREATE,
+    )
+    .ok()?;
+    let flag = Arc::new(AtomicBool::new(false));
+    let weak = Arc::downgrade(&flag);
+    std::thread::Builder::new()
+        .name("history-watch".into())
+        .spawn(move || loop {
+            let Ok(events) = ino.read_events() else {
+                return;
+            };
+            let Some(flag) = weak.upgrade() else {
+                return;
+            };
+            if events.iter().any(|e| e.name.as_ref() == Some(&name)) {
+                flag.store(true, Ordering::Release);
+            }
+        })
+        .ok()?;
+    Some(flag)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn watch_name(_: &Path) -> Option<Arc<AtomicBool>> {
+    None
 }
 
 #[cfg(target_os = "linux")]
@@ -333,6 +389,28 @@ mod tests {
             .unwrap()
             .contains("cut a corrupt tail of 3 bytes after 2 records"));
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 24);
+    }
+
+    /// Issue #16: a rename is followed at once, not within the next second.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn history_follows_rename_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.log");
+        let mut h = AppendFile::open(&p).unwrap();
+        h.write_line("one").unwrap();
+        std::fs::rename(&p, dir.path().join("h.log.1")).unwrap();
+        let start = Instant::now();
+        while !h.moved.as_ref().is_some_and(|m| m.load(Ordering::Acquire)) {
+            assert!(start.elapsed() < Duration::from_secs(2), "no inotify event");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        h.write_line("two").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("h.log.1")).unwrap(),
+            "one\n"
+        );
     }
 
     #[test]

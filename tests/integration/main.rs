@@ -12,4 +12,5 @@ mod differential;
 mod legacy;
 mod netns;
 mod replay;
+mod rotation;
 mod util;
