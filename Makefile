@@ -4,6 +4,14 @@
 #   make install              install what target/release/portsentry and the
 #                             tree hold (never builds); as root
 #   make uninstall            remove it again, except the configuration
+#   make deb                  build, then target/portsentry-rs_VERSION-1_ARCH.deb
+#                             (contrib/debian/build-deb; needs dpkg-deb)
+#   make install-port         what the pkgsrc and FreeBSD ports install: the
+#                             binary, the man pages, the example configuration
+#                             as EXAMPLESDIR/portsentry.conf$(SAMPLESUFFIX) and
+#                             portsentry.ignore$(SAMPLESUFFIX), and with
+#                             NEWSYSLOGDIR set, contrib/newsyslog/portsentry.conf
+#                             there (CI checks it against both package lists)
 #
 # Variables (on the command line, e.g. "make install DESTDIR=/tmp/root PREFIX=/usr"):
 #   DESTDIR         staging root, prepended to every path below (default: empty)
@@ -15,6 +23,8 @@
 #                   as DOCDIR/docs/, the examples as DOCDIR/examples/)
 #   LIBEXECDIR      PREFIX/lib/portsentry (portsentry-legacy-start)
 #   SYSTEMDUNITDIR  PREFIX/lib/systemd/system
+#   COMPLETIONSDIR  PREFIX/share (bash-completion/completions, zsh/vendor-completions,
+#                   fish/vendor_completions.d)
 #   BINARY          the binary to install: target/release/portsentry
 #
 # portsentry.conf and portsentry.ignore are installed only if absent: an
@@ -27,11 +37,15 @@ PREFIX         = /usr/local
 SYSCONFDIR     = /etc
 SBINDIR        = $(PREFIX)/sbin
 MANDIR         = $(PREFIX)/share/man
+COMPLETIONSDIR = $(PREFIX)/share
 DOCDIR         = $(PREFIX)/share/doc/portsentry
 LIBEXECDIR     = $(PREFIX)/lib/portsentry
 SYSTEMDUNITDIR = $(PREFIX)/lib/systemd/system
 CONFDIR        = $(SYSCONFDIR)/portsentry
 BINARY         = target/release/portsentry
+EXAMPLESDIR    = $(PREFIX)/share/examples/portsentry
+SAMPLESUFFIX   =
+NEWSYSLOGDIR   =
 DESTDIR        =
 
 CARGO   = cargo
@@ -48,24 +62,36 @@ SUBST = $(SED) \
 	-e 's|/usr/lib/portsentry/portsentry-legacy-start|$(LIBEXECDIR)/portsentry-legacy-start|g' \
 	-e 's|/etc/portsentry/|$(CONFDIR)/|g'
 
-.PHONY: all build install uninstall install-bin install-man install-conf \
-	install-systemd install-doc
+.PHONY: all build deb install install-port uninstall install-bin install-man install-conf \
+	install-systemd install-doc install-completions
 
 all: build
 
 build:
 	$(CARGO) build --release --locked
 
+deb: build
+	sh contrib/debian/build-deb $(BINARY)
+
 $(BINARY):
 	@echo "make: $(BINARY) does not exist: run \"make build\" first" \
 		"(cargo build --release --locked), or pass BINARY=path/to/portsentry." >&2
 	@exit 1
 
-install: install-bin install-man install-conf install-systemd install-doc
+install: install-bin install-man install-conf install-systemd install-doc install-completions
 
 install-bin: $(BINARY)
 	$(INSTALL) -d -m 0755 '$(DESTDIR)$(SBINDIR)'
 	$(INSTALL) -m 0755 '$(BINARY)' '$(DESTDIR)$(SBINDIR)/portsentry'
+
+install-port: install-bin install-man
+	$(INSTALL) -d -m 0755 '$(DESTDIR)$(EXAMPLESDIR)'
+	$(INSTALL) -m 0644 portsentry.conf.example '$(DESTDIR)$(EXAMPLESDIR)/portsentry.conf$(SAMPLESUFFIX)'
+	$(INSTALL) -m 0644 portsentry.ignore.example '$(DESTDIR)$(EXAMPLESDIR)/portsentry.ignore$(SAMPLESUFFIX)'
+	@if [ -n '$(NEWSYSLOGDIR)' ]; then \
+		$(INSTALL) -d -m 0755 '$(DESTDIR)$(NEWSYSLOGDIR)' && \
+		$(INSTALL) -m 0644 contrib/newsyslog/portsentry.conf '$(DESTDIR)$(NEWSYSLOGDIR)/portsentry.conf'; \
+	fi
 
 install-man:
 	$(INSTALL) -d -m 0755 '$(DESTDIR)$(MANDIR)/man5' '$(DESTDIR)$(MANDIR)/man8'
@@ -100,6 +126,21 @@ install-systemd:
 	$(SUBST) contrib/systemd/portsentry-legacy-start > '$(DESTDIR)$(LIBEXECDIR)/portsentry-legacy-start'
 	chmod 0755 '$(DESTDIR)$(LIBEXECDIR)/portsentry-legacy-start'
 
+# Shell completions, written by the binary from its own command-line definition
+# (skipped, with a note, when the binary cannot run here, e.g. cross-built).
+install-completions: $(BINARY)
+	@if '$(BINARY)' completions bash >/dev/null 2>&1; then \
+		$(INSTALL) -d -m 0755 '$(DESTDIR)$(COMPLETIONSDIR)/bash-completion/completions' \
+			'$(DESTDIR)$(COMPLETIONSDIR)/zsh/vendor-completions' \
+			'$(DESTDIR)$(COMPLETIONSDIR)/fish/vendor_completions.d' && \
+		'$(BINARY)' completions bash > '$(DESTDIR)$(COMPLETIONSDIR)/bash-completion/completions/portsentry' && \
+		'$(BINARY)' completions zsh > '$(DESTDIR)$(COMPLETIONSDIR)/zsh/vendor-completions/_portsentry' && \
+		'$(BINARY)' completions fish > '$(DESTDIR)$(COMPLETIONSDIR)/fish/vendor_completions.d/portsentry.fish' && \
+		echo "installed bash, zsh and fish completions under $(DESTDIR)$(COMPLETIONSDIR)"; \
+	else \
+		echo "skipping shell completions: $(BINARY) cannot run here"; \
+	fi
+
 install-doc:
 	$(INSTALL) -d -m 0755 '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(DOCDIR)/docs' '$(DESTDIR)$(DOCDIR)/examples'
 	$(INSTALL) -m 0644 $(DOCS) '$(DESTDIR)$(DOCDIR)/'
@@ -117,6 +158,9 @@ uninstall:
 		rm -f '$(DESTDIR)$(SYSTEMDUNITDIR)/'"$$u"; \
 	done
 	rm -f '$(DESTDIR)$(LIBEXECDIR)/portsentry-legacy-start'
+	rm -f '$(DESTDIR)$(COMPLETIONSDIR)/bash-completion/completions/portsentry' \
+		'$(DESTDIR)$(COMPLETIONSDIR)/zsh/vendor-completions/_portsentry' \
+		'$(DESTDIR)$(COMPLETIONSDIR)/fish/vendor_completions.d/portsentry.fish'
 	rmdir '$(DESTDIR)$(LIBEXECDIR)' 2>/dev/null || true
 	@set -e; for f in $(DOCS) $(DESIGNDOCS); do \
 		echo "rm -f $(DESTDIR)$(DOCDIR)/$$f"; \

@@ -45,6 +45,14 @@ pub fn load_v2(o: &Options) -> Result<Config, ConfigError> {
 }
 
 fn run_v2(o: Options) -> i32 {
+    // Commands that read no 2.x config.
+    match &o.command {
+        Some(Command::Completions { shell }) => return commands::completions(*shell),
+        Some(Command::CheckConfig { legacy: Some(w) }) => {
+            return commands::check_legacy_config(&o.config, (*w).into())
+        }
+        _ => {}
+    }
     let cfg = match load_v2(&o) {
         Ok(c) => c,
         Err(e) => {
@@ -57,7 +65,7 @@ fn run_v2(o: Options) -> i32 {
         Ok(x) => x,
         Err(e) => {
             // check-config still shows everything else it found
-            if o.command == Some(Command::CheckConfig) {
+            if matches!(o.command, Some(Command::CheckConfig { .. })) {
                 commands::check_config(&cfg, None, commands::Target::V2(o.mode));
             }
             eprintln!("{e}");
@@ -68,7 +76,7 @@ fn run_v2(o: Options) -> i32 {
         eprintln!("warning: {w}");
     }
     match &o.command {
-        Some(Command::CheckConfig) => {
+        Some(Command::CheckConfig { .. }) => {
             commands::check_config(&cfg, Some(&ignore), commands::Target::V2(o.mode))
         }
         Some(other) => commands::store_command(&cfg, &ignore, other),

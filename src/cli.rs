@@ -6,8 +6,10 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
+use portsentry_blocker::Net;
 
 use crate::config::{self, BackendName};
 use crate::exit;
@@ -92,7 +94,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand, PartialEq, Eq)]
 pub enum Command {
     /// Validate the config and ignore file and print the effective settings
-    CheckConfig,
+    CheckConfig {
+        /// Check it under the Portsentry 1.2 rules, as `portsentry -MODE` loads it
+        #[arg(long, value_enum, value_name = "MODE")]
+        legacy: Option<LegacyWord>,
+    },
     /// List active blocks
     List {
         /// One JSON object per block
@@ -101,15 +107,25 @@ pub enum Command {
     },
     /// Block an address now
     Block {
-        addr: String,
-        /// How long (90s, 30m, 12h, 7d; 0 = permanent)
-        #[arg(long = "for", value_name = "DURATION")]
-        duration: Option<String>,
+        /// An address or a network (198.51.100.7, 2001:db8::/64)
+        #[arg(value_parser = parse_net, value_name = "ADDRESS")]
+        addr: Net,
+        /// How long (90s, 30m, 1h30m, 2d3h, 7d, bare seconds; 0 = permanent)
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_lifetime)]
+        duration: Option<Lifetime>,
     },
     /// Lift blocks
     Unblock {
-        #[arg(required = true)]
-        addrs: Vec<String>,
+        /// Addresses or networks to lift
+        #[arg(
+            value_parser = parse_net,
+            value_name = "ADDRESS",
+            required_unless_present = "all"
+        )]
+        addrs: Vec<Net>,
+        /// Lift every active block
+        #[arg(long, conflicts_with = "addrs")]
+        all: bool,
     },
     /// Lift expired blocks and print a review (for cron)
     Expire {
@@ -120,8 +136,73 @@ pub enum Command {
     Flush,
     /// Re-assert every stored block in every backend (after a firewall reload)
     Reapply,
-    /// Backend health and counts
-    Status,
+    /// Daemon, store and backend health and counts
+    Status {
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print shell completions for bash, zsh or fish
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// A 1.2 mode word, as `check-config --legacy` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LegacyWord {
+    Tcp,
+    Udp,
+    Stcp,
+    Sudp,
+    Atcp,
+    Audp,
+}
+
+impl From<LegacyWord> for LegacyMode {
+    fn from(w: LegacyWord) -> LegacyMode {
+        match w {
+            LegacyWord::Tcp => LegacyMode::Tcp,
+            LegacyWord::Udp => LegacyMode::Udp,
+            LegacyWord::Stcp => LegacyMode::Stcp,
+            LegacyWord::Sudp => LegacyMode::Sudp,
+            LegacyWord::Atcp => LegacyMode::Atcp,
+            LegacyWord::Audp => LegacyMode::Audp,
+        }
+    }
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// How long a manual block lasts: `None` = permanent (`--for 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime(pub Option<Duration>);
+
+fn parse_net(s: &str) -> Result<Net, String> {
+    s.parse::<Net>().map_err(|e| e.to_string())
+}
+
+fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
+    config::parse_duration(s).map(Lifetime)
+}
+
+/// The completion script for `shell`, generated from the clap definition above.
+pub fn completions(shell: CompletionShell) -> Vec<u8> {
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "portsentry", &mut out);
+    out
 }
 
 /// A parsed, checked 2.x command line.
@@ -246,6 +327,14 @@ fn check(cli: Cli) -> Result<Options, UsageError> {
     };
     if cli.replay.is_some() && cli.command.is_some() {
         return Err(usage("Error: --replay cannot be combined with a command"));
+    }
+    if let Some(Command::CheckConfig { legacy: Some(w) }) = &cli.command {
+        if cli.stealth > 0 || cli.connect > 0 || cli.block_backend.is_some() {
+            return Err(usage(format!(
+                "Error: check-config --legacy {} takes the mode from the mode word; --stealth, --connect and --block-backend do not apply",
+                LegacyMode::from(*w).word()
+            )));
+        }
     }
     Ok(Options {
         mode,
@@ -450,7 +539,7 @@ mod tests {
     fn commands_parse() {
         assert_eq!(
             opts(&["-c", "a", "check-config"]).command,
-            Some(Command::CheckConfig)
+            Some(Command::CheckConfig { legacy: None })
         );
         assert_eq!(
             opts(&["check-config", "-c", "a"]).config,
@@ -460,11 +549,12 @@ mod tests {
             opts(&["list", "--json"]).command,
             Some(Command::List { json: true })
         );
+        let net = |s: &str| s.parse::<Net>().unwrap();
         assert_eq!(
             opts(&["block", "198.18.0.1", "--for", "1h"]).command,
             Some(Command::Block {
-                addr: "198.18.0.1".into(),
-                duration: Some("1h".into())
+                addr: net("198.18.0.1"),
+                duration: Some(Lifetime(Some(Duration::from_secs(3600))))
             })
         );
         assert!(p(&["unblock"]).is_err());
@@ -472,5 +562,93 @@ mod tests {
             opts(&["expire", "--dry-run"]).command,
             Some(Command::Expire { dry_run: true })
         );
+        assert_eq!(
+            opts(&["status", "--json"]).command,
+            Some(Command::Status { json: true })
+        );
+    }
+
+    #[test]
+    fn compound_durations_for_block() {
+        let life = |d: &str| match opts(&["block", "198.18.0.1", "--for", d]).command {
+            Some(Command::Block { duration, .. }) => duration,
+            other => panic!("{other:?}"),
+        };
+        let secs = |n| Some(Lifetime(Some(Duration::from_secs(n))));
+        assert_eq!(life("1h30m"), secs(5400));
+        assert_eq!(life("2d3h"), secs(183_600));
+        assert_eq!(life("90s"), secs(90));
+        assert_eq!(life("45"), secs(45));
+        assert_eq!(life("0"), Some(Lifetime(None)));
+        for bad in ["1h30", "30m1h", "soon", "-5s", "1.5h", ""] {
+            let e = p(&["block", "198.18.0.1", "--for", bad]).unwrap_err();
+            assert_eq!(e.code, 64, "{bad:?}: {}", e.message);
+        }
+    }
+
+    /// Bad command arguments are usage errors (64), found before any file is read
+    /// (they used to reach the store commands and exit 69).
+    #[test]
+    fn bad_command_arguments_exit_64() {
+        for args in [
+            &["block", "not-an-address"][..],
+            &["block", "198.18.0.300"],
+            &["block", "198.18.0.0/33"],
+            &["block"],
+            &["unblock", "198.18.0.1", "nope"],
+            &["unblock", "--all", "198.18.0.1"],
+            &["check-config", "--legacy", "xtcp"],
+            &["check-config", "--legacy"],
+            &["--connect", "check-config", "--legacy", "tcp"],
+            &["--block-backend", "nft", "check-config", "--legacy", "atcp"],
+            &["completions", "powershell"],
+            &["completions"],
+            &["status", "--bogus"],
+        ] {
+            let e = p(args).unwrap_err();
+            assert_eq!(e.code, 64, "{args:?}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn unblock_all_or_addresses() {
+        assert_eq!(
+            opts(&["unblock", "--all"]).command,
+            Some(Command::Unblock {
+                addrs: Vec::new(),
+                all: true
+            })
+        );
+        match opts(&["unblock", "198.18.0.1", "2001:db8::/64"]).command {
+            Some(Command::Unblock { addrs, all: false }) => assert_eq!(addrs.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_config_legacy_modes() {
+        for m in LegacyMode::ALL {
+            match opts(&["check-config", "--legacy", m.word()]).command {
+                Some(Command::CheckConfig { legacy: Some(w) }) => {
+                    assert_eq!(LegacyMode::from(w), m)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn completions_come_from_the_definition() {
+        for (shell, marker) in [
+            (CompletionShell::Bash, "complete -F"),
+            (CompletionShell::Zsh, "#compdef portsentry"),
+            (CompletionShell::Fish, "complete -c portsentry"),
+        ] {
+            let text = String::from_utf8(completions(shell)).unwrap();
+            assert!(text.contains(marker), "{shell:?}");
+            for word in ["check-config", "unblock", "block-backend", "completions"] {
+                assert!(text.contains(word), "{shell:?} lacks {word}");
+            }
+        }
     }
 }

@@ -1,22 +1,35 @@
-//! Management commands (`check-config`, `list`, `block`, ...).
+//! Management commands (`check-config`, `list`, `block`, `unblock`, `expire`, `flush`,
+//! `reapply`, `status`, `completions`).
 //!
-//! In: a loaded, validated [`Config`] and the command. Out: a report on stdout and an
-//! exit code. `check-config` touches nothing; the block-store commands act on the store.
+//! In: a loaded, validated [`Config`] (or, for `check-config --legacy` and
+//! `completions`, only a path or a shell) and the parsed command; arguments were
+//! checked by `cli` already. Out: a report on stdout, problems on stderr, and an exit
+//! code per portsentry(8): 0, 1 when a step failed, 69 when the store, a backend or the
+//! privileges they need are not available (a non-root run is told it needs root), 78
+//! for a config that cannot be used. Must not: change anything in `check-config`,
+//! `list` or `status`, create a block store that does not exist yet for a command that
+//! only reads, or decide what to block (that is the [`Blocklist`]'s job).
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use portsentry_blocker::{Net, Reason};
+use portsentry_blocker::{BlockError, Blocker, Net, Reason};
+use serde_json::json;
 
 use crate::blocklist::{
-    describe, make_backends, unix_now, Blocklist, Lasting, Request, SystemClock,
+    make_backends, unix_now, Blocklist, BuildError, Lasting, Request, SystemClock,
 };
-use crate::config::{Config, IgnoreList};
+use crate::cli::{Command, CompletionShell, Lifetime};
+use crate::config::{format_compound, Config, IgnoreList};
 use crate::exit;
 use crate::facts::SystemFacts;
+use crate::legacy::{LoadError, Loaded};
+use crate::logging::legacy::Legacy;
 use crate::logging::Logger;
 use crate::model::{Dialect, LegacyMode, Mode, Proto};
-use crate::store::Record;
+use crate::store::{Record, Store, StoreError};
 
 /// What `check-config` reports on: the 2.x mode, or a 1.2 mode word.
 #[derive(Debug, Clone, Copy)]
@@ -49,9 +62,16 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
             l.len(),
             if l.len() == 1 { "y" } else { "ies" }
         )),
-        (Some(p), None) => {
-            out.push_str(&format!("# ignore file {}: cannot be read\n", p.display()))
-        }
+        (Some(p), None) => match target {
+            Target::V2(_) => {
+                out.push_str(&format!("# ignore file {}: cannot be read\n", p.display()))
+            }
+            // 1.2 mode starts without one and says so at every event.
+            Target::Legacy(_) => out.push_str(&format!(
+                "# ignore file {}: cannot be read; 1.2 mode starts anyway and logs that it has no ignore file at every event\n",
+                p.display()
+            )),
+        },
         (None, _) => out.push_str("# no ignore file\n"),
     }
     match target {
@@ -92,7 +112,7 @@ pub fn check_config_report(cfg: &Config, ignore: Option<&IgnoreList>, target: Ta
             ));
         }
     }
-    if cfg.ignore_file.is_none() || ignore.is_some() {
+    if cfg.ignore_file.is_none() || ignore.is_some() || matches!(target, Target::Legacy(_)) {
         out.push_str("# OK\n");
     }
     out
@@ -154,30 +174,363 @@ pub fn check_config(cfg: &Config, ignore: Option<&IgnoreList>, target: Target) -
     exit::OK
 }
 
+/// `check-config --legacy MODE`: loads `path` exactly as `portsentry -MODE` does
+/// ([`crate::legacy::load_config`]), prints the lines 1.2 mode would log while loading
+/// it (as `# -MODE logs: ...` comments), then the effective settings and the mode's port
+/// set. On failure it prints the lines 1.2 mode would log and exits 78 with the reason
+/// on stderr. Nothing is created or changed (1.2 mode would create the blocked file).
+pub fn check_legacy_config(path: &Path, mode: LegacyMode) -> i32 {
+    let tag = |line: &str| format!("# -{} logs: {line}\n", mode.word());
+    let mut out = String::new();
+    let code = match crate::legacy::load_config(path, mode) {
+        Ok(Loaded { cfg, said }) => {
+            let mut logged = said;
+            logged.extend(cfg.warnings.iter().map(|w| Legacy::Admin(w).to_string()));
+            // The ignore file as 1.2 mode reads it: a problem is logged and skipped; an
+            // unreadable file is no reason not to start.
+            let ignore = cfg.ignore_file.as_ref().and_then(|p| {
+                crate::fsutil::read_regular(p)
+                    .ok()
+                    .map(|data| crate::legacy::files::parse_ignore(p, &data))
+            });
+            if let Some((_, problems)) = &ignore {
+                logged.extend(problems.iter().map(|p| Legacy::Admin(p).to_string()));
+            }
+            for line in &logged {
+                out.push_str(&tag(line));
+            }
+            if !print(&out) {
+                return exit::FAILURE;
+            }
+            return check_config(
+                &cfg,
+                ignore.as_ref().map(|(list, _)| list),
+                Target::Legacy(mode),
+            );
+        }
+        Err((said, e)) => {
+            for line in &said {
+                out.push_str(&tag(line));
+            }
+            for line in legacy_failure_lines(&e) {
+                out.push_str(&tag(&line));
+            }
+            eprintln!("{}", legacy_failure_reason(path, mode, &e));
+            exit::CONFIG
+        }
+    };
+    if !print(&out) {
+        return exit::FAILURE;
+    }
+    code
+}
+
+/// The lines 1.2 mode logs when its config cannot be used (as `legacy` logs them).
+fn legacy_failure_lines(e: &LoadError) -> Vec<String> {
+    let two = |a: Legacy, b: Legacy| vec![a.to_string(), b.to_string()];
+    match e {
+        LoadError::Missing(p) => two(
+            Legacy::CannotOpenConfig(&p.display().to_string()),
+            Legacy::ConfigMissing,
+        ),
+        LoadError::Broken(m) => two(Legacy::Admin(m), Legacy::Corrupted),
+        LoadError::Mandatory(k) => two(Legacy::CannotRetrieve(k), Legacy::Corrupted),
+        LoadError::NoPorts(p) => two(Legacy::NoPortsOption(*p), Legacy::ModeFailed),
+    }
+}
+
+/// Why a config cannot be used in 1.2 mode, in one line for stderr.
+fn legacy_failure_reason(path: &Path, mode: LegacyMode, e: &LoadError) -> String {
+    match e {
+        LoadError::Missing(p) => format!("{}: cannot read the config file", p.display()),
+        // already `path:line: KEY: message`
+        LoadError::Broken(m) => m.clone(),
+        LoadError::Mandatory(k) => format!(
+            "{}: {k} is missing or unreadable (unquoted); 1.2 mode needs it",
+            path.display()
+        ),
+        LoadError::NoPorts(p) => format!(
+            "{}: {p}_PORTS is missing or unreadable (unquoted); -{} needs it",
+            path.display(),
+            mode.word()
+        ),
+    }
+}
+
+/// Writes `text` to stdout; false if that failed (a closed pipe).
+fn print(text: &str) -> bool {
+    let mut o = io::stdout().lock();
+    o.write_all(text.as_bytes()).and_then(|_| o.flush()).is_ok()
+}
+
+/// `completions SHELL`: the completion script on stdout.
+pub fn completions(shell: CompletionShell) -> i32 {
+    let text = crate::cli::completions(shell);
+    let mut o = io::stdout().lock();
+    match o.write_all(&text).and_then(|_| o.flush()) {
+        Ok(()) => exit::OK,
+        Err(_) => exit::FAILURE,
+    }
+}
+
+/// Why a block-store command could not run (exit 69): one variant per step.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Creating the directory of BLOCK_STATE_FILE failed.
+    #[error("cannot create the state directory {}", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Looking whether the store exists, or which daemons run, failed.
+    #[error("cannot look into {}", path.display())]
+    Inspect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Opening or reading the block store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Building a backend failed.
+    #[error(transparent)]
+    Build(BuildError),
+    /// Setting up a backend failed.
+    #[error(transparent)]
+    Backend(BlockError),
+    /// Writing BLOCKED_FILE failed.
+    #[error("cannot write BLOCKED_FILE {}", path.display())]
+    BlockedFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// One of the above, refused for lack of privileges to a non-root user.
+    #[error("{command} needs root{hint}")]
+    NeedsRoot {
+        command: &'static str,
+        /// Which capability or access, if one is enough: ` (CAP_NET_ADMIN, ...)`.
+        hint: String,
+        #[source]
+        cause: Box<CommandError>,
+    },
+}
+
+/// An error and its causes on one line, each cause once.
+fn render(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cur = c.source();
+    }
+    text
+}
+
+/// Whether an error text is the kernel's refusal for lack of privileges.
+fn says_denied(text: &str) -> bool {
+    text.contains("Permission denied") || text.contains("Operation not permitted")
+}
+
+/// Whether `e` (or a cause of it) is EACCES or EPERM.
+fn permission_denied(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::PermissionDenied {
+                return true;
+            }
+        }
+        if let Some(errno) = c.downcast_ref::<nix::errno::Errno>() {
+            if matches!(errno, nix::errno::Errno::EPERM | nix::errno::Errno::EACCES) {
+                return true;
+            }
+        }
+        cur = c.source();
+    }
+    // Some backends keep a tool's or the kernel's message as text only.
+    says_denied(&render(e))
+}
+
+/// What a non-root user lacks for a backend: the capability, or the access.
+fn backend_hint(backend: &str) -> String {
+    match backend {
+        "nft" | "route" if cfg!(target_os = "linux") => {
+            format!(" (CAP_NET_ADMIN, for the {backend} backend)")
+        }
+        "hosts-deny" => " (or write access to HOSTS_DENY_FILE, for the hosts-deny backend)".into(),
+        "command" => " (or whatever BLOCK_COMMAND needs, for the command backend)".into(),
+        other => format!(" (for the {other} backend)"),
+    }
+}
+
+impl CommandError {
+    /// For a non-root user, a refusal for lack of privileges says so first.
+    fn privileges(self, command: &'static str) -> CommandError {
+        if nix::unistd::geteuid().is_root() || !permission_denied(&self) {
+            return self;
+        }
+        let hint = match &self {
+            CommandError::Backend(e) => backend_hint(e.backend),
+            CommandError::Build(BuildError::Open(_)) => backend_hint("nft"),
+            CommandError::Build(BuildError::Unusable { name, .. }) => {
+                backend_hint(&name.to_string())
+            }
+            _ => " (or write access to the block store's directory)".into(),
+        };
+        CommandError::NeedsRoot {
+            command,
+            hint,
+            cause: Box::new(self),
+        }
+    }
+}
+
+/// The name of a command, for messages.
+fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::CheckConfig { .. } => "check-config",
+        Command::List { .. } => "list",
+        Command::Block { .. } => "block",
+        Command::Unblock { .. } => "unblock",
+        Command::Expire { .. } => "expire",
+        Command::Flush => "flush",
+        Command::Reapply => "reapply",
+        Command::Status { .. } => "status",
+        Command::Completions { .. } => "completions",
+    }
+}
+
 /// The block-store commands: `list`, `block`, `unblock`, `expire`, `flush`, `reapply`,
 /// `status`. They go through the same [`Blocklist`] as the daemon (its never-block
 /// rules, its store, its backends) and work whether or not the daemon runs: the store
 /// is locked per change, and a running daemon follows it within a second.
-pub fn store_command(cfg: &Config, ignore: &IgnoreList, cmd: &crate::cli::Command) -> i32 {
+pub fn store_command(cfg: &Config, ignore: &IgnoreList, cmd: &Command) -> i32 {
+    let name = command_name(cmd);
     match run_store_command(cfg, ignore, cmd) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("portsentry: {e}");
+            let e = e.privileges(name);
+            eprintln!("portsentry: {}", render(&e));
             exit::UNAVAILABLE
         }
     }
 }
 
+/// Remaining time as `list` shows it: `1h30m`, `2d3h`, `45s`, `permanent`, `expired`.
 fn remaining_text(expires: Option<u64>, now: u64) -> String {
     match expires {
         None => "permanent".to_string(),
         Some(e) if e <= now => "expired".to_string(),
-        Some(e) => crate::config::format_duration(std::time::Duration::from_secs(e - now)),
+        Some(e) => format_compound(Duration::from_secs(e - now), 2),
     }
 }
 
+/// A unix time as local time, `2026-12-02 23:10:05`.
+fn local_time(epoch: u64) -> String {
+    use chrono::TimeZone;
+    i64::try_from(epoch)
+        .ok()
+        .and_then(|t| chrono::Local.timestamp_opt(t, 0).single())
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| format!("@{epoch}"))
+}
+
+/// Who made a block: `cli` for `portsentry block` (the store records those with scan
+/// `manual` and no protocol), `portsentry` for a detection.
+fn origin(r: &Record) -> &'static str {
+    if r.scan == "manual" && r.protocol.is_empty() {
+        "cli"
+    } else {
+        "portsentry"
+    }
+}
+
+/// Why: the scan as logged, with protocol/port when there is one.
+fn reason(r: &Record) -> String {
+    if r.protocol.is_empty() {
+        r.scan.clone()
+    } else {
+        format!("{} ({}/{})", r.scan, r.protocol, r.port)
+    }
+}
+
+fn family(net: &Net) -> u8 {
+    if net.addr().is_ipv4() {
+        4
+    } else {
+        6
+    }
+}
+
+/// The `list` table: a header, then one row per record, columns padded to fit.
+fn list_table(recs: &[&Record], now: u64) -> String {
+    let mut rows: Vec<[String; 6]> = vec![[
+        "ADDRESS".into(),
+        "EXPIRES".into(),
+        "REMAINING".into(),
+        "ORIGIN".into(),
+        "BACKENDS".into(),
+        "REASON".into(),
+    ]];
+    for r in recs {
+        rows.push([
+            r.net.to_string(),
+            r.expires.map_or_else(|| "never".to_string(), local_time),
+            remaining_text(r.expires, now),
+            origin(r).to_string(),
+            r.backends.join(","),
+            reason(r),
+        ]);
+    }
+    let mut width = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 < row.len() {
+                line.push_str(&format!("{cell:<w$}  ", w = width[i]));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// One record as `list --json` prints it (the schema is in portsentry(8)).
+fn list_json(r: &Record, now: u64) -> serde_json::Value {
+    json!({
+        "net": r.net.to_string(),
+        "family": family(&r.net),
+        "expires": r.expires,
+        "remaining": r.expires.map(|e| e.saturating_sub(now)),
+        "origin": origin(r),
+        "backends": r.backends,
+        "protocol": r.protocol,
+        "port": r.port,
+        "scan": r.scan,
+        "hits": r.hits,
+        "offences": r.offences,
+        "first_seen": r.first_seen,
+        "last_seen": r.last_seen,
+    })
+}
+
 /// BLOCKED_FILE is the 2.x view of the store.
-fn sync_blocked_file(cfg: &Config, b: &Blocklist) -> Result<(), String> {
+fn sync_blocked_file(cfg: &Config, b: &Blocklist) -> Result<(), CommandError> {
     let Some(p) = &cfg.blocked_file else {
         return Ok(());
     };
@@ -186,21 +539,77 @@ fn sync_blocked_file(cfg: &Config, b: &Blocklist) -> Result<(), String> {
         .iter()
         .flat_map(|ip| crate::respond::files::record(*ip))
         .collect();
-    crate::fsutil::atomic_write(p, &data, 0o600).map_err(|e| format!("{}: {e}", p.display()))
+    crate::fsutil::atomic_write(p, &data, 0o600).map_err(|source| CommandError::BlockedFile {
+        path: p.clone(),
+        source,
+    })
 }
 
-/// The blocklist over the store, with the configured backends (`with_backends`) or
-/// none (commands that only read the store need no privileges).
-fn open(cfg: &Config, ignore: &IgnoreList, with_backends: bool) -> Result<Blocklist, String> {
+/// The directory BLOCK_STATE_FILE lives in.
+fn state_dir(cfg: &Config) -> PathBuf {
+    match cfg.block_state_file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Creates the state directory if it is missing: mode 0700 like the systemd units'
+/// `StateDirectoryMode=0700` (the store holds who scanned us); missing parents get the
+/// usual mode. An existing directory is left as it is.
+fn ensure_state_dir(cfg: &Config) -> Result<(), CommandError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = state_dir(cfg);
+    let failed = |source| CommandError::StateDir {
+        path: dir.clone(),
+        source,
+    };
+    if dir.try_exists().map_err(failed)? {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(failed)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {
+            // exactly 0700, whatever the umask
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)
+        }
+        // made by someone else meanwhile
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// The store, if there is one: a command that only reads never creates it.
+fn read_store(cfg: &Config) -> Result<Option<Store>, CommandError> {
+    let path = &cfg.block_state_file;
+    let exists = path.try_exists().map_err(|source| CommandError::Inspect {
+        path: path.clone(),
+        source,
+    })?;
+    if !exists {
+        return Ok(None);
+    }
+    let (store, warnings) = Store::open(path).map_err(CommandError::Store)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(store))
+}
+
+/// The blocklist over the store (created, in a 0700 directory, if missing), with the
+/// configured backends (`with_backends`) or none.
+fn open(cfg: &Config, ignore: &IgnoreList, with_backends: bool) -> Result<Blocklist, CommandError> {
+    ensure_state_dir(cfg)?;
     let backends = if with_backends {
-        make_backends(cfg).map_err(|e| e.to_string())?
+        make_backends(cfg).map_err(CommandError::Build)?
     } else {
         Vec::new()
     };
     // A silent logger: the commands print their own report.
     let log = Arc::new(Logger::new(false, false, false, false));
     let facts = SystemFacts::start(false, false);
-    let b = Blocklist::open(
+    let mut b = Blocklist::open(
         cfg,
         backends,
         Arc::new(SystemClock),
@@ -208,80 +617,59 @@ fn open(cfg: &Config, ignore: &IgnoreList, with_backends: bool) -> Result<Blockl
         ignore.clone(),
         log,
     )
-    .map_err(|e| e.to_string())?;
-    let mut b = b;
+    .map_err(CommandError::Store)?;
     for w in b.take_store_warnings() {
         eprintln!("warning: {w}");
     }
     Ok(b)
 }
 
-fn report(errors: &[String]) -> bool {
+/// Prints step failures; the exit code: 0, 1 if a step failed, 69 if a non-root user
+/// was refused for lack of privileges.
+fn finish(command: &str, errors: &[String]) -> i32 {
     for e in errors {
         eprintln!("portsentry: {e}");
     }
-    !errors.is_empty()
-}
-
-fn code(failed: bool) -> i32 {
-    if failed {
-        exit::FAILURE
-    } else {
+    if errors.is_empty() {
         exit::OK
+    } else if !nix::unistd::geteuid().is_root() && errors.iter().any(|e| says_denied(e)) {
+        eprintln!("portsentry: {command} needs root");
+        exit::UNAVAILABLE
+    } else {
+        exit::FAILURE
     }
-}
-
-fn parse_net(a: &str) -> Result<Net, String> {
-    a.parse().map_err(|e| format!("{a}: {e}"))
 }
 
 fn run_store_command(
     cfg: &Config,
     ignore: &IgnoreList,
-    cmd: &crate::cli::Command,
-) -> Result<i32, String> {
-    use crate::cli::Command;
+    cmd: &Command,
+) -> Result<i32, CommandError> {
     let now = unix_now();
+    let name = command_name(cmd);
     match cmd {
         Command::List { json } => {
-            let b = open(cfg, ignore, false)?;
-            let mut recs: Vec<&Record> = b.store().active().collect();
-            recs.sort_by_key(|r| r.net);
-            for r in recs {
-                if *json {
-                    let line = serde_json::json!({
-                        "net": r.net.to_string(),
-                        "expires": r.expires,
-                        "remaining": r.expires.map(|e| e.saturating_sub(now)),
-                        "backends": r.backends,
-                        "protocol": r.protocol,
-                        "port": r.port,
-                        "scan": r.scan,
-                        "hits": r.hits,
-                        "offences": r.offences,
-                        "first_seen": r.first_seen,
-                        "last_seen": r.last_seen,
-                    });
-                    println!("{line}");
-                } else {
-                    println!(
-                        "{}\t{}\t{}\t{} {} {}\thits={}",
-                        r.net,
-                        remaining_text(r.expires, now),
-                        r.backends.join(","),
-                        r.protocol,
-                        r.port,
-                        r.scan,
-                        r.hits
-                    );
+            let store = read_store(cfg)?;
+            let recs: Vec<&Record> = store.iter().flat_map(|s| s.active()).collect();
+            let mut text = String::new();
+            if *json {
+                for r in &recs {
+                    text.push_str(&list_json(r, now).to_string());
+                    text.push('\n');
                 }
+            } else {
+                text = list_table(&recs, now);
             }
-            Ok(exit::OK)
+            Ok(if print(&text) {
+                exit::OK
+            } else {
+                exit::FAILURE
+            })
         }
         Command::Block { addr, duration } => {
-            let net = parse_net(addr)?;
+            let net = *addr;
             let timeout = match duration {
-                Some(d) => crate::config::parse_duration(d)?,
+                Some(Lifetime(d)) => *d,
                 None => cfg.block_timeout,
             };
             let mut b = open(cfg, ignore, true)?;
@@ -296,7 +684,7 @@ fn run_store_command(
                 );
                 return Ok(exit::FAILURE);
             }
-            b.init_backends().map_err(|e| describe(&e))?;
+            b.init_backends().map_err(CommandError::Backend)?;
             let req = Request {
                 net,
                 widen: false,
@@ -310,64 +698,96 @@ fn run_store_command(
             match b.block(req) {
                 Ok(placed) => {
                     sync_blocked_file(cfg, &b)?;
+                    let how_long = placed.timeout.map_or_else(
+                        || "permanent".to_string(),
+                        |d| format_compound(d, usize::MAX),
+                    );
                     println!(
-                        "blocked {} {} via {}",
+                        "blocked {} {how_long} via {}",
                         placed.net,
-                        remaining_text(placed.timeout.map(|d| now + d.as_secs()), now),
                         placed.held_by.join(",")
                     );
-                    Ok(code(report(&placed.errors)))
+                    Ok(finish(name, &placed.errors))
                 }
                 Err(refusal) => {
                     eprintln!("portsentry: {refusal}");
-                    Ok(exit::FAILURE)
+                    match &refusal {
+                        // every backend refused for lack of privileges: say so
+                        crate::blocklist::Refusal::Failed { errors, .. }
+                            if !nix::unistd::geteuid().is_root()
+                                && errors.iter().any(|e| says_denied(e)) =>
+                        {
+                            eprintln!("portsentry: {name} needs root");
+                            Ok(exit::UNAVAILABLE)
+                        }
+                        _ => Ok(exit::FAILURE),
+                    }
                 }
             }
         }
-        Command::Unblock { addrs } => {
-            let nets = addrs
-                .iter()
-                .map(|a| parse_net(a))
-                .collect::<Result<Vec<Net>, String>>()?;
+        Command::Unblock { addrs, all } => {
+            let Some(store) = read_store(cfg)? else {
+                // Nothing was ever blocked here: nothing to create, nothing to lift.
+                if *all {
+                    println!("no active blocks");
+                }
+                for net in addrs {
+                    println!("was not blocked: {net}");
+                }
+                return Ok(exit::OK);
+            };
+            let nets: Vec<Net> = if *all {
+                store.active().map(|r| r.net).collect()
+            } else {
+                addrs.clone()
+            };
+            drop(store);
+            if nets.is_empty() {
+                println!("no active blocks");
+                return Ok(exit::OK);
+            }
             let mut b = open(cfg, ignore, true)?;
-            b.init_backends().map_err(|e| describe(&e))?;
-            let mut failed = false;
+            b.init_backends().map_err(CommandError::Backend)?;
+            let mut errors = Vec::new();
             for net in nets {
                 match b.unblock(&net) {
                     Ok(true) => println!("unblocked {net}"),
                     Ok(false) => println!("was not blocked: {net}"),
                     Err(errs) => {
-                        failed |= report(&errs);
+                        errors.extend(errs);
                         println!("unblocked {net}");
                     }
                 }
             }
             sync_blocked_file(cfg, &b)?;
-            Ok(code(failed))
+            Ok(finish(name, &errors))
         }
         Command::Expire { dry_run } => {
-            let ro = open(cfg, ignore, false)?;
-            let due = ro.due();
-            let mut failed = false;
-            let mut b = ro;
+            let Some(store) = read_store(cfg)? else {
+                return Ok(exit::OK);
+            };
+            let due = store.expired(now);
+            let mut errors = Vec::new();
+            let mut stay: Vec<Record> = store
+                .active()
+                .filter(|r| !due.contains(&r.net))
+                .cloned()
+                .collect();
+            drop(store);
             if !due.is_empty() && !dry_run {
-                b = open(cfg, ignore, true)?;
-                b.init_backends().map_err(|e| describe(&e))?;
+                let mut b = open(cfg, ignore, true)?;
+                b.init_backends().map_err(CommandError::Backend)?;
                 let (_, errs) = b.expire();
-                failed |= report(&errs);
+                errors = errs;
                 sync_blocked_file(cfg, &b)?;
+                stay = b.store().active().cloned().collect();
             }
             if !due.is_empty() {
                 for net in &due {
                     println!("{} {net}", if *dry_run { "would lift" } else { "lifted" });
                 }
-                let stay: Vec<&Record> = b
-                    .store()
-                    .active()
-                    .filter(|r| !due.contains(&r.net))
-                    .collect();
                 println!("{} block(s) stay", stay.len());
-                for r in stay {
+                for r in &stay {
                     println!(
                         "  {}\t{}\t{}",
                         r.net,
@@ -376,62 +796,296 @@ fn run_store_command(
                     );
                 }
             }
-            Ok(code(failed))
+            Ok(finish(name, &errors))
         }
         Command::Flush => {
             let mut b = open(cfg, ignore, true)?;
+            // flush needs no set-up; but a non-root user is told plainly that it needs
+            // root rather than shown each backend's refusal
+            if !nix::unistd::geteuid().is_root() {
+                if let Err(e) = b.init_backends() {
+                    if permission_denied(&e) {
+                        return Err(CommandError::Backend(e));
+                    }
+                }
+            }
             let (n, errs) = b.flush();
-            let failed = report(&errs);
             sync_blocked_file(cfg, &b)?;
             println!("flushed {n} block(s)");
-            Ok(code(failed))
+            Ok(finish(name, &errs))
         }
         Command::Reapply => {
             let mut b = open(cfg, ignore, true)?;
-            b.init_backends().map_err(|e| describe(&e))?;
+            b.init_backends().map_err(CommandError::Backend)?;
             let (n, errs) = b.reapply();
-            let failed = report(&errs);
             println!(
                 "reapplied {n} block(s) to {} backend(s)",
                 b.backend_names().len()
             );
-            Ok(code(failed))
+            Ok(finish(name, &errs))
         }
-        Command::Status => {
-            let running = crate::pidfile::running(&cfg.block_state_file);
-            if running.is_empty() {
-                println!("daemon: not running");
+        Command::Status { json } => status(cfg, *json),
+        Command::CheckConfig { .. } | Command::Completions { .. } => Ok(exit::OK),
+    }
+}
+
+/// One daemon that runs with this store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Instance {
+    /// `2.x`, or the 1.2 mode word.
+    mode: String,
+    pid: Option<u32>,
+}
+
+/// Counts of the store's active blocks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Counts {
+    active: usize,
+    ipv4: usize,
+    ipv6: usize,
+    permanent: usize,
+    /// backend name -> stored blocks it holds
+    by_backend: Vec<(String, usize)>,
+}
+
+impl Counts {
+    fn of<'a>(recs: impl Iterator<Item = &'a Record>) -> Counts {
+        let mut c = Counts::default();
+        for r in recs {
+            c.active += 1;
+            if family(&r.net) == 4 {
+                c.ipv4 += 1;
+            } else {
+                c.ipv6 += 1;
             }
-            for (what, pid) in &running {
-                println!("daemon: running ({what}, pid {pid})");
+            if r.expires.is_none() {
+                c.permanent += 1;
             }
-            let ro = open(cfg, ignore, false)?;
-            println!(
-                "store {}: {} active block(s)",
-                cfg.block_state_file.display(),
-                ro.store().active_len()
-            );
-            drop(ro);
-            let mut failed = false;
-            match open(cfg, ignore, true) {
-                Ok(mut b) => {
-                    for h in b.health() {
-                        match h.state {
-                            Ok(n) => println!("backend {}: ok, {n} entries held", h.backend),
-                            Err(e) => {
-                                failed = true;
-                                println!("backend {}: error: {e}", h.backend);
-                            }
-                        }
+            for b in &r.backends {
+                match c.by_backend.iter_mut().find(|(n, _)| n == b) {
+                    Some((_, k)) => *k += 1,
+                    None => c.by_backend.push((b.clone(), 1)),
+                }
+            }
+        }
+        c
+    }
+
+    fn stored_in(&self, backend: &str) -> usize {
+        self.by_backend
+            .iter()
+            .find(|(n, _)| n == backend)
+            .map_or(0, |(_, k)| *k)
+    }
+}
+
+/// One backend as `status` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Probe {
+    name: String,
+    /// Entries held; `None` when our objects are not set up and nothing needs them.
+    held: Result<Option<usize>, String>,
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Status {
+    instances: Vec<Instance>,
+    store: PathBuf,
+    /// `None`: no store yet.
+    counts: Option<Counts>,
+    /// The configured backends, or why they could not be built.
+    backends: Result<Vec<Probe>, String>,
+}
+
+impl Status {
+    fn ok(&self) -> bool {
+        match &self.backends {
+            Ok(probes) => probes.iter().all(|p| p.held.is_ok()),
+            Err(_) => false,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        if self.instances.is_empty() {
+            out.push_str("daemon: not running\n");
+        }
+        for i in &self.instances {
+            let pid = i
+                .pid
+                .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+            out.push_str(&format!("daemon: running ({}, pid {pid})\n", i.mode));
+        }
+        let store = self.store.display();
+        match &self.counts {
+            None => out.push_str(&format!("store {store}: not created yet (no blocks)\n")),
+            Some(c) => {
+                out.push_str(&format!("store {store}: {} active block(s)", c.active));
+                if c.active > 0 {
+                    out.push_str(&format!(
+                        " ({} IPv4, {} IPv6, {} permanent)",
+                        c.ipv4, c.ipv6, c.permanent
+                    ));
+                }
+                out.push('\n');
+            }
+        }
+        match &self.backends {
+            Err(e) => out.push_str(&format!("backends: {e}\n")),
+            Ok(probes) if probes.is_empty() => {
+                out.push_str("backends: none configured (BLOCK_BACKEND)\n")
+            }
+            Ok(probes) => {
+                let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+                out.push_str(&format!("backends: {}\n", names.join(", ")));
+                for p in probes {
+                    let stored = self.counts.as_ref().map_or(0, |c| c.stored_in(&p.name));
+                    match &p.held {
+                        Ok(Some(n)) => out.push_str(&format!(
+                            "backend {}: ok, {n} entries held ({stored} in the store)\n",
+                            p.name
+                        )),
+                        Ok(None) => out.push_str(&format!(
+                            "backend {}: ok, not set up yet (nothing to hold)\n",
+                            p.name
+                        )),
+                        Err(e) => out.push_str(&format!("backend {}: error: {e}\n", p.name)),
                     }
                 }
-                Err(e) => {
-                    failed = true;
-                    println!("backends: {e}");
-                }
             }
-            Ok(code(failed))
         }
-        Command::CheckConfig => Ok(exit::OK),
+        out
     }
+
+    /// The `status --json` object (the schema is in portsentry(8)).
+    fn json(&self) -> serde_json::Value {
+        let counts = self.counts.clone().unwrap_or_default();
+        let backends = match &self.backends {
+            Ok(probes) => probes
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": p.name,
+                        "ok": p.held.is_ok(),
+                        "set_up": !matches!(p.held, Ok(None)),
+                        "held": p.held.as_ref().ok().copied().flatten(),
+                        "stored": counts.stored_in(&p.name),
+                        "error": p.held.as_ref().err(),
+                    })
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        json!({
+            "ok": self.ok(),
+            "daemon": {
+                "running": !self.instances.is_empty(),
+                "instances": self.instances.iter().map(|i| json!({
+                    "mode": i.mode,
+                    "pid": i.pid,
+                })).collect::<Vec<_>>(),
+            },
+            "store": {
+                "path": self.store.display().to_string(),
+                "exists": self.counts.is_some(),
+                "active": counts.active,
+                "ipv4": counts.ipv4,
+                "ipv6": counts.ipv6,
+                "permanent": counts.permanent,
+            },
+            "backends": backends,
+            "backend_error": self.backends.as_ref().err(),
+        })
+    }
+}
+
+/// Each backend's health, like [`Blocklist::health`] but without a store (`status`
+/// must not create one). Missing objects are fine while nothing `needed` them: no
+/// active block and no daemon (a fresh host, or after `flush`). Also returns the first
+/// refusal for lack of privileges.
+fn probe(backends: Vec<Box<dyn Blocker>>, needed: bool) -> (Vec<Probe>, Option<CommandError>) {
+    let mut denied = None;
+    let mut out = Vec::new();
+    for mut be in backends {
+        let state = match be.vanished() {
+            Ok(true) => Ok(None),
+            Ok(false) => be.list().map(|held| Some(held.len())),
+            Err(e) => Err(e),
+        };
+        let held = match state {
+            Ok(None) if needed => {
+                Err("our objects are missing (run `portsentry reapply`)".to_string())
+            }
+            Ok(held) => Ok(held),
+            Err(e) => {
+                let text = render(&e);
+                if denied.is_none() && permission_denied(&e) {
+                    denied = Some(CommandError::Backend(e));
+                }
+                Err(text)
+            }
+        };
+        out.push(Probe {
+            name: be.name().to_string(),
+            held,
+        });
+    }
+    (out, denied)
+}
+
+/// `status [--json]`: which daemons run with this store, the store's counts, each
+/// backend's health. Exit 0 when nothing needs attention (a fresh host with no store
+/// and no daemon included), 1 when a backend does, 69 when it cannot look.
+fn status(cfg: &Config, json: bool) -> Result<i32, CommandError> {
+    let path = &cfg.block_state_file;
+    // The daemons' pid files are beside the store: a directory we may not read would
+    // read as "not running".
+    let dir = state_dir(cfg);
+    if let Err(source) = std::fs::read_dir(&dir) {
+        if source.kind() != io::ErrorKind::NotFound {
+            return Err(CommandError::Inspect { path: dir, source });
+        }
+    }
+    let instances: Vec<Instance> = crate::pidfile::running(path)
+        .into_iter()
+        .map(|(mode, pid)| Instance {
+            mode,
+            pid: pid.parse().ok(),
+        })
+        .collect();
+    let counts = read_store(cfg)?.map(|s| Counts::of(s.active()));
+    let needed = !instances.is_empty() || counts.as_ref().is_some_and(|c| c.active > 0);
+    let (backends, denied) = match make_backends(cfg) {
+        Ok(list) => {
+            let (probes, denied) = probe(list, needed);
+            (Ok(probes), denied)
+        }
+        Err(e) => {
+            let text = render(&e);
+            let denied = permission_denied(&e).then_some(CommandError::Build(e));
+            (Err(text), denied)
+        }
+    };
+    let st = Status {
+        instances,
+        store: path.clone(),
+        counts,
+        backends,
+    };
+    let text = if json {
+        format!("{}\n", st.json())
+    } else {
+        st.text()
+    };
+    if !print(&text) {
+        return Ok(exit::FAILURE);
+    }
+    if let Some(e) = denied.map(|e| e.privileges("status")) {
+        if matches!(e, CommandError::NeedsRoot { .. }) {
+            eprintln!("portsentry: {}", render(&e));
+            return Ok(exit::UNAVAILABLE);
+        }
+    }
+    Ok(if st.ok() { exit::OK } else { exit::FAILURE })
 }

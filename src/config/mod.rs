@@ -946,28 +946,65 @@ pub fn atoi(s: &str) -> i64 {
     }
 }
 
-/// `90s`, `30m`, `12h`, `7d`, `2w` or bare seconds; `0` = permanent (`None`).
+/// The units of a duration, largest first: (suffix, seconds).
+const DURATION_UNITS: [(char, u64); 5] = [
+    ('w', 604_800),
+    ('d', 86_400),
+    ('h', 3600),
+    ('m', 60),
+    ('s', 1),
+];
+
+/// `90s`, `30m`, `12h`, `7d`, `2w`, a compound of them largest unit first (`1h30m`,
+/// `2d3h`, `1w2d`), or bare seconds; `0` = permanent (`None`). One parser for the
+/// config keys and the CLI's `--for`.
 pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
     let t = s.trim();
+    // (the message predates compound forms; tests/integration/config_errors.rs pins it)
     let bad = || format!("\"{s}\" is not a duration such as 90s, 30m, 12h, 7d or 0 (permanent)");
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    if num.is_empty() || num.len() > 12 {
-        return Err(bad());
+    let too_long = || format!("\"{s}\" is longer than 100 years; use 0 for permanent");
+    let mut rest = t;
+    let mut secs: u64 = 0;
+    // Index into DURATION_UNITS of the last unit seen: each later part must be smaller.
+    let mut last: Option<usize> = None;
+    loop {
+        let split = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(split);
+        if num.is_empty() || num.len() > 12 {
+            return Err(bad());
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let mut chars = tail.chars();
+        let (mult, after) = match chars.next() {
+            // bare seconds: only as the whole value
+            None if last.is_none() => (1, ""),
+            None => return Err(bad()),
+            Some(c) => {
+                let i = DURATION_UNITS
+                    .iter()
+                    .position(|(u, _)| *u == c)
+                    .ok_or_else(bad)?;
+                if last.is_some_and(|l| i <= l) {
+                    return Err(bad());
+                }
+                last = Some(i);
+                (DURATION_UNITS[i].1, chars.as_str())
+            }
+        };
+        secs = n
+            .checked_mul(mult)
+            .and_then(|p| secs.checked_add(p))
+            .ok_or_else(too_long)?;
+        if after.is_empty() {
+            break;
+        }
+        rest = after;
     }
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(bad()),
-    };
-    let secs = n
-        .checked_mul(mult)
-        .filter(|s| *s <= 100 * 365 * 86_400)
-        .ok_or_else(|| format!("\"{s}\" is longer than 100 years; use 0 for permanent"))?;
+    if secs > 100 * 365 * 86_400 {
+        return Err(too_long());
+    }
     Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
@@ -980,6 +1017,33 @@ pub fn format_duration(d: Duration) -> String {
         }
     }
     format!("{s}s")
+}
+
+/// A duration in days, hours, minutes and seconds, largest first (`2d3h`, `1h30m`,
+/// `45s`), showing at most `units` consecutive units from the largest non-zero one and
+/// cutting (not rounding) the rest: `usize::MAX` gives the exact form, which
+/// [`parse_duration`] reads back; 2 suits a countdown (`1d2h`, never `1d2h3m4s`).
+pub fn format_compound(d: Duration, units: usize) -> String {
+    let mut left = d.as_secs();
+    let mut out = String::new();
+    let mut shown = 0;
+    for (unit, n) in DURATION_UNITS.iter().skip(1) {
+        let q = left / n;
+        left %= n;
+        if shown > 0 || q > 0 {
+            if shown >= units {
+                break;
+            }
+            shown += 1;
+            if q > 0 {
+                out.push_str(&format!("{q}{unit}"));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -998,6 +1062,64 @@ mod tests {
         assert!(parse_duration("99999999999d").is_err());
         assert_eq!(format_duration(Duration::from_secs(90)), "90s");
         assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+    }
+
+    #[test]
+    fn compound_durations() {
+        let secs = |s: &str| parse_duration(s).map(|d| d.map(|d| d.as_secs()));
+        assert_eq!(secs("1h30m"), Ok(Some(5400)));
+        assert_eq!(secs("2d3h"), Ok(Some(183_600)));
+        assert_eq!(secs("1w2d3h4m5s"), Ok(Some(604_800 + 183_600 + 245)));
+        assert_eq!(secs(" 1h0m "), Ok(Some(3600)));
+        assert_eq!(secs("1h90m"), Ok(Some(9000)));
+        assert_eq!(secs("0h0m"), Ok(None));
+        for bad in [
+            "30m1h", "1h1h", "1h30", "1h 30m", "h30m", "1h-30m", "1x", "1hh", "", "1.5h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_duration("36500d1s")
+            .unwrap_err()
+            .contains("100 years"));
+        assert!(parse_duration("999999999999w999999999999d").is_err());
+        assert!(parse_duration("1y")
+            .unwrap_err()
+            .contains("is not a duration such as"));
+    }
+
+    #[test]
+    fn compound_format() {
+        let f = |s: u64, n: usize| format_compound(Duration::from_secs(s), n);
+        assert_eq!(f(5400, usize::MAX), "1h30m");
+        assert_eq!(f(183_600, usize::MAX), "2d3h");
+        assert_eq!(f(45, usize::MAX), "45s");
+        assert_eq!(f(0, usize::MAX), "0s");
+        assert_eq!(f(93_784, usize::MAX), "1d2h3m4s");
+        assert_eq!(f(93_784, 2), "1d2h");
+        assert_eq!(f(86_401, 2), "1d");
+        assert_eq!(f(3661, 2), "1h1m");
+        assert_eq!(f(61, 2), "1m1s");
+        assert_eq!(f(1_209_600, 2), "14d");
+        // the exact form reads back
+        for s in [
+            1,
+            59,
+            60,
+            61,
+            3599,
+            3600,
+            5400,
+            86_399,
+            86_400,
+            93_784,
+            3_153_600_000,
+        ] {
+            assert_eq!(
+                parse_duration(&f(s, usize::MAX)),
+                Ok(Some(Duration::from_secs(s))),
+                "{s}"
+            );
+        }
     }
 
     #[test]

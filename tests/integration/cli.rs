@@ -179,11 +179,33 @@ fn store_commands_without_root() {
         std::fs::metadata(dir.path().join("blocked")).unwrap().len(),
         24
     );
+    // issue #16: a header, absolute expiry, remaining time in units, origin, reason
     let out = stdout(&run(&["-c", c, "list"]));
-    assert!(
-        out.contains("198.18.0.5\t1h\thosts-deny\t 0 manual\thits=1"),
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        [
+            "ADDRESS",
+            "EXPIRES",
+            "REMAINING",
+            "ORIGIN",
+            "BACKENDS",
+            "REASON"
+        ],
         "{out}"
     );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    // address, date, time, remaining, origin, backends, reason
+    assert_eq!(row.len(), 7, "{out}");
+    assert_eq!(row[0], "198.18.0.5");
+    assert!(row[1].len() == 10 && row[1].starts_with("20"), "{out}");
+    assert!(
+        ["1h", "59m59s", "59m58s"].contains(&row[3]),
+        "remaining {}: {out}",
+        row[3]
+    );
+    assert_eq!(&row[4..], ["cli", "hosts-deny", "manual"], "{out}");
     let json = stdout(&run(&["-c", c, "list", "--json"]));
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(first["net"], "198.18.0.5");
@@ -210,11 +232,12 @@ fn store_commands_without_root() {
         stdout(&o),
         "unblocked 198.18.0.5\nwas not blocked: 198.18.0.9\n"
     );
-    assert!(stdout(&run(&["-c", c, "list"])).is_empty());
-    assert_eq!(
-        run(&["-c", c, "block", "not-an-address"]).status.code(),
-        Some(69)
-    );
+    assert_eq!(stdout(&run(&["-c", c, "list"])).lines().count(), 1);
+    assert!(stdout(&run(&["-c", c, "list", "--json"])).is_empty());
+    // issue #16: a bad argument is a usage error (64), as portsentry(8) says
+    let o = run(&["-c", c, "block", "not-an-address"]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not-an-address"), "{}", stderr(&o));
     assert_eq!(
         run(&["-c", c, "block", "198.18.0.7"]).status.code(),
         Some(0)
@@ -431,4 +454,161 @@ fn a_planted_history_symlink_is_refused() {
         stderr(&o)
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
+/// Issue #16: the store commands as an admin meets them: `status` on a fresh host,
+/// `--json`, `unblock --all`, a 0700 state directory, `check-config --legacy`,
+/// completions, and a non-root user told that the command needs root.
+#[test]
+fn operating_commands_tell_the_truth() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let conf = write(
+        dir.path(),
+        "p.conf",
+        format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"1\"\nBLOCK_STATE_FILE=\"{d}/state/blocks\"\nBLOCK_BACKEND=\"hosts-deny\"\nHOSTS_DENY_FILE=\"{d}/hosts.deny\"\n"
+        )
+        .as_bytes(),
+    );
+    let c = conf.to_str().unwrap();
+    // a fresh host: nothing runs, nothing stored, nothing wrong; nothing created
+    let o = run(&["-c", c, "status"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "daemon: not running\nstore {d}/state/blocks: not created yet (no blocks)\nbackends: hosts-deny\nbackend hosts-deny: ok, 0 entries held (0 in the store)\n"
+        )
+    );
+    assert!(!dir.path().join("state").exists());
+    assert_eq!(run(&["-c", c, "list"]).status.code(), Some(0));
+    assert_eq!(run(&["-c", c, "unblock", "--all"]).status.code(), Some(0));
+    assert!(!dir.path().join("state").exists());
+    // compound durations; the state directory is made 0700 like the units make it
+    for (addr, dur) in [
+        ("198.18.0.5", "1h30m"),
+        ("fd00:5e5e::/64", "2d3h"),
+        ("198.18.0.6", "0"),
+    ] {
+        let o = run(&["-c", c, "block", addr, "--for", dur]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let mode = std::fs::metadata(dir.path().join("state"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let o = run(&["-c", c, "status", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let st: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(st["ok"], true);
+    assert_eq!(st["daemon"]["running"], false);
+    assert_eq!(st["store"]["active"], 3);
+    assert_eq!(st["store"]["ipv6"], 1);
+    assert_eq!(st["store"]["permanent"], 1);
+    assert_eq!(st["backends"][0]["name"], "hosts-deny");
+    assert_eq!(st["backends"][0]["held"], 3);
+    let json = stdout(&run(&["-c", c, "list", "--json"]));
+    let recs: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let v6 = recs.iter().find(|r| r["net"] == "fd00:5e5e::/64").unwrap();
+    assert_eq!(v6["family"], 6);
+    assert_eq!(v6["origin"], "cli");
+    let left = v6["remaining"].as_u64().unwrap();
+    assert!((183_500..=183_600).contains(&left), "{left}");
+    let table = stdout(&run(&["-c", c, "list"]));
+    assert!(table.contains(" 2d3h "), "{table}");
+    assert!(table.contains(" never "), "{table}");
+    let o = run(&["-c", c, "unblock", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hosts.deny")).unwrap(),
+        ""
+    );
+    assert_eq!(stdout(&run(&["-c", c, "list"])).lines().count(), 1);
+
+    // completions from the command-line definition
+    let o = run(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("check-config"));
+
+    // check-config --legacy: 1.2's reading and its lines; nothing created
+    let legacy = write(
+        dir.path(),
+        "l.conf",
+        format!("TCP_PORTS=\"1,11\"\nSCAN_TRIGGER=0\nBLOCKED_FILE=\"{d}/blocked\"\nHISTORY_FILE=\"{d}/history\"\nIGNORE_FILE=\"{d}/ignore\"\n").as_bytes(),
+    );
+    let o = run(&[
+        "-c",
+        legacy.to_str().unwrap(),
+        "check-config",
+        "--legacy",
+        "atcp",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with(
+            "# -atcp logs: adminalert: Quotes missing from SCAN_TRIGGER token. Option skipped\n"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&[
+        "-c",
+        legacy.to_str().unwrap(),
+        "check-config",
+        "--legacy",
+        "udp",
+    ]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        stdout(&o).contains("# -udp logs: adminalert: ERROR: Could not read UDP_PORTS option"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("UDP_PORTS is missing"),
+        "{}",
+        stderr(&o)
+    );
+    // 2.x's reading of the same file refuses the unquoted value
+    assert_eq!(
+        run(&["-c", legacy.to_str().unwrap(), "check-config"])
+            .status
+            .code(),
+        Some(78)
+    );
+    assert!(!dir.path().join("blocked.udp").exists() && !dir.path().join("history").exists());
+
+    // a user other than root is told why, not only what failed
+    if !crate::util::is_root("operating_commands_tell_the_truth (non-root part)") {
+        return;
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for (args, text) in [
+        (&["list"][..], "list needs root"),
+        (&["status"], "status needs root"),
+        (&["block", "198.18.0.7"], "block needs root"),
+    ] {
+        let o = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::util::bin())
+            .args(["-c", c])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(69), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(text), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Permission denied"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
 }

@@ -75,6 +75,18 @@ fn debians_config_loads_in_both_dialects() {
             mode.word()
         );
     }
+    // and `check-config --legacy` says so from the command line (issue #16)
+    for mode in LegacyMode::ALL {
+        let o = run(&[
+            "-c",
+            local.to_str().unwrap(),
+            "check-config",
+            "--legacy",
+            mode.word(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "-{}: {}", mode.word(), stderr(&o));
+        assert!(stdout(&o).ends_with("# OK\n"), "-{}", mode.word());
+    }
     let cfg = Config::load(&conf, Dialect::Legacy).unwrap();
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     assert_eq!(

@@ -25,6 +25,7 @@ CARGO_CRATE_DEPENDS+=	ciborium-io-0.2.2
 CARGO_CRATE_DEPENDS+=	ciborium-ll-0.2.2
 CARGO_CRATE_DEPENDS+=	clap-4.6.9
 CARGO_CRATE_DEPENDS+=	clap_builder-4.6.7
+CARGO_CRATE_DEPENDS+=	clap_complete-4.6.12
 CARGO_CRATE_DEPENDS+=	clap_derive-4.6.9
 CARGO_CRATE_DEPENDS+=	clap_lex-1.1.2
 CARGO_CRATE_DEPENDS+=	colorchoice-1.0.5
