@@ -25,7 +25,8 @@
 #   SYSTEMDUNITDIR  PREFIX/lib/systemd/system
 #   COMPLETIONSDIR  PREFIX/share (bash-completion/completions, zsh/vendor-completions,
 #                   fish/vendor_completions.d)
-#   BINARY          the binary to install: target/release/portsentry
+#   BINARY          the binary to install: target/release/portsentry (under
+#                   CARGO_TARGET_DIR instead of target/ when that is set)
 #
 # portsentry.conf and portsentry.ignore are installed only if absent: an
 # admin's files are never overwritten (the new examples always go to
@@ -42,7 +43,8 @@ DOCDIR         = $(PREFIX)/share/doc/portsentry
 LIBEXECDIR     = $(PREFIX)/lib/portsentry
 SYSTEMDUNITDIR = $(PREFIX)/lib/systemd/system
 CONFDIR        = $(SYSCONFDIR)/portsentry
-BINARY         = target/release/portsentry
+# cargo builds into CARGO_TARGET_DIR when that is set
+BINARY         = $(or $(CARGO_TARGET_DIR),target)/release/portsentry
 EXAMPLESDIR    = $(PREFIX)/share/examples/portsentry
 SAMPLESUFFIX   =
 NEWSYSLOGDIR   =

@@ -196,6 +196,16 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
         code
     };
     log.notice(Line::Starting(VERSION));
+    // Least privilege, before the first thread starts (capabilities are per thread).
+    let held = crate::privileges::for_daemon(&cfg, o.mode);
+    match crate::privileges::apply(&held) {
+        Ok(()) => log.notice(Line::Privileges {
+            what: &held.to_string(),
+        }),
+        Err(e) => log.error(format!(
+            "could not give up privileges ({held}): {e}; running with root's capabilities"
+        )),
+    }
     let service_check = o.service_check && o.mode == Mode::Stealth;
     // Own addresses are followed once typed blocking asks (start_blocklist).
     let facts: Arc<dyn HostFacts> = SystemFacts::start(service_check, false);
@@ -297,7 +307,7 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
             ));
         }
     }
-    control_loop(&o, cfg, control_rx, &pipe, &log);
+    control_loop(&o, cfg, control_rx, &pipe, &log, &held);
     stop.stop();
     pipe.drain(DRAIN);
     if let Some(p) = &o.pidfile {
@@ -374,7 +384,13 @@ fn load_again(o: &Options) -> Result<(Config, IgnoreList), String> {
 /// ignore list, the actions, HISTORY_FILE and BLOCKED_FILE, the BLOCK_* keys and the
 /// backends) and names the keys that kept their old value. Returns the config now in
 /// force.
-fn reload(o: &Options, old: Config, pipe: &Pipeline, log: &Arc<Logger>) -> Config {
+fn reload(
+    o: &Options,
+    old: Config,
+    pipe: &Pipeline,
+    log: &Arc<Logger>,
+    held: &crate::privileges::Keep,
+) -> Config {
     let (mut cfg, ignore) = match load_again(o) {
         Ok(x) => x,
         Err(why) => {
@@ -382,6 +398,11 @@ fn reload(o: &Options, old: Config, pipe: &Pipeline, log: &Arc<Logger>) -> Confi
             return old;
         }
     };
+    // Commands or sources that need what was given up at start wait for a restart.
+    if let Some(why) = held.lacks(&crate::privileges::for_daemon(&cfg, o.mode)) {
+        log.error(Line::ReloadFailed { why: &why });
+        return old;
+    }
     let kept = pipeline::kept_keys(&old, &cfg, pipeline::FIXED_KEYS);
     pipeline::keep_fixed(&mut cfg, &old);
 
@@ -473,6 +494,7 @@ fn control_loop(
     rx: Receiver<Input>,
     pipe: &Pipeline,
     log: &Arc<Logger>,
+    held: &crate::privileges::Keep,
 ) {
     let mut last_tick = std::time::Instant::now();
     loop {
@@ -482,7 +504,7 @@ fn control_loop(
             return;
         };
         match input {
-            Input::Reload => cfg = reload(o, cfg, pipe, log),
+            Input::Reload => cfg = reload(o, cfg, pipe, log, held),
             Input::Stop => return,
             Input::SourceError(e) => log.error(e),
             _ => {}

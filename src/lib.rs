@@ -4,13 +4,14 @@
 //! capture → engine → respond (the executor) → blocklist → backends (`backends/*`),
 //! with `model` (shared leaf types), `facts` (what is true of this host), `config`,
 //! `store` and `logging` beside it. `main.rs` calls [`app::main`]; the other public
-//! modules are public for the integration tests and the benches, and the wiring
-//! (`daemon`, `cli`, `control`, `respond`, ...) stays private.
+//! modules are public for the integration tests, the benches and the fuzz targets
+//! (`cli` for the last), and the wiring (`daemon`, `control`, `respond`, ...) stays
+//! private.
 
 pub mod app;
 pub mod blocklist;
 pub mod capture;
-mod cli;
+pub mod cli;
 pub mod commands;
 pub mod config;
 mod control;
@@ -25,6 +26,9 @@ pub mod model;
 pub mod packet;
 mod pidfile;
 pub mod pipeline;
+mod privileges;
 mod process;
 mod respond;
 pub mod store;
+#[cfg(target_os = "linux")]
+mod sys;

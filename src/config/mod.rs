@@ -287,6 +287,7 @@ pub const KEYS: &[&str] = &[
     "IPFW_RULE",
     "BLOCK_COMMAND",
     "UNBLOCK_COMMAND",
+    "LOG_RATE_LIMIT",
 ];
 
 /// The typed configuration.
@@ -327,6 +328,8 @@ pub struct Config {
     pub block_max: usize,
     /// New blocks per second at most.
     pub block_rate: u32,
+    /// Scan lines per second after a burst of 65 536 (LOG_RATE_LIMIT); 0 = unlimited.
+    pub log_rate_limit: u64,
     pub block_prefix_v6: u8,
     pub block_state_file: PathBuf,
     pub nft_hooks: Vec<Hook>,
@@ -377,6 +380,7 @@ impl Config {
             block_timeout_max: None,
             block_max: 100_000,
             block_rate: 1000,
+            log_rate_limit: 1000,
             block_prefix_v6: 128,
             block_state_file: PathBuf::from("/var/lib/portsentry/blocks"),
             nft_hooks: vec![Hook::Input],
@@ -631,6 +635,9 @@ impl Config {
             }
             "BLOCK_MAX" => self.block_max = self.number(key, value, line, 1, 10_000_000)? as usize,
             "BLOCK_RATE" => self.block_rate = self.number(key, value, line, 1, 1_000_000)? as u32,
+            "LOG_RATE_LIMIT" => {
+                self.log_rate_limit = self.number(key, value, line, 0, 10_000_000)?
+            }
             "BLOCK_PREFIX_V6" => {
                 self.block_prefix_v6 = self.number(key, value, line, 16, 128)? as u8
             }
@@ -907,6 +914,7 @@ impl Config {
                 "UNBLOCK_COMMAND",
                 opt(self.unblock_command.as_ref().map(|a| join_argv(a))),
             ),
+            ("LOG_RATE_LIMIT", self.log_rate_limit.to_string()),
         ]
     }
 }
@@ -1185,6 +1193,7 @@ mod tests {
                 "/usr/local/bin/fw unblock $TARGET$",
                 "/usr/local/bin/fw unblock $TARGET$",
             ),
+            ("LOG_RATE_LIMIT", "0", "0"),
         ];
         assert_eq!(values.len(), KEYS.len());
         let text: String = values

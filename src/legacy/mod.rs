@@ -331,6 +331,14 @@ fn run(mode: LegacyMode, path: &Path) -> i32 {
             )))
         }
     };
+    // Least privilege, before the first thread starts (capabilities are per thread).
+    // Silent when it works: 1.2 logged no such line.
+    let held = crate::privileges::for_legacy(&cfg, mode);
+    if let Err(e) = crate::privileges::apply(&held) {
+        out.notice(Legacy::Admin(&format!(
+            "could not give up privileges ({held}): {e}; running with root's capabilities"
+        )));
+    }
     let facts: Arc<dyn HostFacts> = SystemFacts::start(!mode.is_connect(), true);
     let ignore_path = cfg.ignore_file.clone().unwrap_or_default();
     let mut ignore = files::IgnoreWatch::new(&ignore_path);

@@ -161,6 +161,17 @@ pub enum Line<'a> {
     Reloaded,
     /// Every backend holds the store's blocks again after a failure.
     Reconciled,
+    /// The flood cap (LOG_RATE_LIMIT) held back scan lines.
+    LinesSuppressed {
+        lines: u64,
+        /// The span they fell in, in tenths of a second.
+        tenths: u64,
+        rate: u64,
+    },
+    /// What the daemon kept of root's capabilities after set-up.
+    Privileges {
+        what: &'a str,
+    },
     /// What `BLOCK_BACKEND="auto"` chose on this machine, and why.
     AutoBackend {
         name: &'a str,
@@ -268,6 +279,18 @@ impl fmt::Display for Line<'_> {
                 Err(r) => write!(f, "replay: would not block: {r}"),
             },
             Line::Reloaded => f.write_str("Configuration and ignore file reloaded"),
+            Line::LinesSuppressed {
+                lines,
+                tenths,
+                rate,
+            } => write!(
+                f,
+                "flood: {lines} scan lines not logged in the last {}.{} s (LOG_RATE_LIMIT={rate} lines per second after a burst of {}); every event was still handled",
+                tenths / 10,
+                tenths % 10,
+                crate::respond::budget::BURST
+            ),
+            Line::Privileges { what } => write!(f, "adminalert: privileges: {what}"),
             Line::AutoBackend { name, why } => {
                 write!(f, "adminalert: block backend auto: using {name} ({why})")
             }

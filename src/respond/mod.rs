@@ -16,6 +16,7 @@
 //! decides, or read packets. The behaviour is `docs/compat.md` §5–§7 (2.x) and
 //! §10.5–§10.7 (1.2).
 
+pub mod budget;
 pub mod files;
 pub mod resolve;
 #[cfg(test)]
@@ -60,6 +61,8 @@ pub struct Actions {
     pub banner: Option<String>,
     /// The IGNORE_FILE path as configured (for the 2.x verbose line).
     pub ignore_file: String,
+    /// LOG_RATE_LIMIT: scan lines per second after a burst; 0 = unlimited.
+    pub log_rate: u64,
 }
 
 impl Actions {
@@ -76,6 +79,7 @@ impl Actions {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            log_rate: cfg.log_rate_limit,
         }
     }
 
@@ -182,6 +186,8 @@ struct Inner {
     feedback: Feedback,
     resolver: Mutex<resolve::Resolver>,
     malformed: Mutex<Malformed>,
+    /// The flood cap on scan lines (history and log alike).
+    budget: Mutex<budget::Budget>,
     /// Hosts whose decisions run (or wait to run) on workers.
     busy: Mutex<Busy>,
 }
@@ -230,6 +236,12 @@ impl Executor {
             legacy: s.legacy,
             mode_word: s.mode_word,
             dry_run: s.dry_run,
+            // a replay prints every line it would log
+            budget: Mutex::new(budget::Budget::new(if s.dry_run {
+                0
+            } else {
+                s.actions.log_rate
+            })),
             actions: RwLock::new(Arc::new(s.actions)),
             records: Mutex::new(s.records),
             blocking: RwLock::new(s.blocking),
@@ -255,6 +267,9 @@ impl Executor {
 
     /// Reload: new actions, and (2.x) the history and blocked files at new paths.
     pub fn reconfigure(&self, actions: Actions, records: Option<Records>) {
+        if !self.0.dry_run {
+            lock(&self.0.budget).set_rate(actions.log_rate);
+        }
         if let Ok(mut a) = self.0.actions.write() {
             *a = Arc::new(actions);
         }
@@ -542,6 +557,9 @@ impl Executor {
             }
             Say::NoIgnoreFile => log.notice(Legacy::NoIgnoreFile),
             Say::EventLine => {
+                if !self.line_allowed() {
+                    return;
+                }
                 let name = self.name(job);
                 let name = name.as_str();
                 let port = e.port;
@@ -805,8 +823,40 @@ impl Executor {
         }
     }
 
+    /// Whether one more scan line may be written under the flood cap; says how many
+    /// were held back, once a second while that goes on.
+    fn line_allowed(&self) -> bool {
+        let now = Instant::now();
+        let mut b = lock(&self.0.budget);
+        let ok = b.take(now);
+        let due = b.summary(now, false);
+        let rate = b.rate();
+        drop(b);
+        if let Some((n, span)) = due {
+            self.say_suppressed(n, span, rate);
+        }
+        ok
+    }
+
+    fn say_suppressed(&self, lines: u64, span: Duration, rate: u64) {
+        let text = Line::LinesSuppressed {
+            lines,
+            tenths: u64::try_from(span.as_millis() / 100).unwrap_or(u64::MAX),
+            rate,
+        }
+        .to_string();
+        if self.0.legacy.is_some() {
+            self.0.log.notice(Legacy::Admin(&text));
+        } else {
+            self.0.log.error(format!("adminalert: {text}"));
+        }
+    }
+
     fn scan_line(&self, job: &mut Job, outcome: Flags) {
         use std::fmt::Write as _;
+        if !self.line_allowed() {
+            return;
+        }
         let name = self.name(job);
         let e = job.decision.event;
         let line = ScanLine {
@@ -880,6 +930,13 @@ impl Executor {
         let start = Instant::now();
         while self.busy_hosts() > 0 && start.elapsed() < wait {
             std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut b = lock(&self.0.budget);
+        let held = b.summary(Instant::now(), true);
+        let rate = b.rate();
+        drop(b);
+        if let Some((n, span)) = held {
+            self.say_suppressed(n, span, rate);
         }
         let mut m = lock(&self.0.malformed);
         if m.suppressed > 0 {

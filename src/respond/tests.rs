@@ -51,6 +51,7 @@ fn actions(dir: &std::path::Path) -> Actions {
         run_cmd: None,
         banner: None,
         ignore_file: String::new(),
+        log_rate: 1000,
     }
 }
 
@@ -343,4 +344,53 @@ fn a_hosts_lines_keep_their_order_within_a_group() {
         scans[0].contains("port: [1]") && scans[1].contains("port: [2]"),
         "{lines:?}"
     );
+}
+
+/// Issue #17 item 8: a flood of scan lines is capped (LOG_RATE_LIMIT) after a burst that
+/// holds one host's scan of every port; held-back lines are counted, in the log only.
+#[test]
+fn the_flood_cap_holds_back_scan_lines_and_says_how_many() {
+    let b = Bed::new(None, BlockMode::LogOnly, |a| a.log_rate = 1);
+    let n = budget::BURST as usize + 500;
+    // sources from 198.18.0.0/15, one event each
+    let jobs: Vec<Job> = (0..n)
+        .map(|i| {
+            b.job(
+                &format!("198.{}.{}.{}", 18 + (i >> 16) % 2, (i >> 8) & 255, i & 255),
+                1,
+            )
+        })
+        .collect();
+    b.ex.run_group(jobs);
+    b.ex.finish(Duration::from_secs(20));
+    let lines = b.take();
+    let scans = lines.iter().filter(|l| l.starts_with("Scan from:")).count();
+    // the burst, plus at most a few at 1 line per second
+    assert!(
+        (budget::BURST as usize..budget::BURST as usize + 20).contains(&scans),
+        "{scans}"
+    );
+    let history = b.read("history");
+    assert_eq!(history.lines().count(), scans);
+    let summaries: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("adminalert: flood: "))
+        .collect();
+    let held: u64 = summaries
+        .iter()
+        .map(|l| {
+            l["adminalert: flood: ".len()..]
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(held as usize + scans, n, "{summaries:?}");
+    assert!(
+        summaries[0].contains("(LOG_RATE_LIMIT=1 lines per second after a burst of 65536); every event was still handled"),
+        "{summaries:?}"
+    );
+    assert!(!history.contains("flood"));
 }

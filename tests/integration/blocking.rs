@@ -907,3 +907,130 @@ fn tampering_with_our_table_is_repaired() {
         "adminalert: the nft objects vanished (firewall flushed or reloaded); restoring them"
     ));
 }
+
+/// `Name:\tvalue` from a /proc status file.
+fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+        .trim()
+        .to_string()
+}
+
+/// Every thread of `pid`: (CapEff, CapPrm, CapBnd, CapInh, CapAmb, NoNewPrivs).
+fn thread_privileges(pid: u32) -> Vec<[String; 6]> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let s = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap();
+        out.push(
+            [
+                "CapEff",
+                "CapPrm",
+                "CapBnd",
+                "CapInh",
+                "CapAmb",
+                "NoNewPrivs",
+            ]
+            .map(|k| status_field(&s, k)),
+        );
+    }
+    out
+}
+
+/// Issue #17 item 6: after set-up the daemon keeps only CAP_NET_ADMIN and CAP_NET_RAW
+/// (stealth, nft) with NO_NEW_PRIVS, in every thread, and still blocks; with a
+/// KILL_RUN_CMD it keeps root's capabilities (the command's needs are unknown), and the
+/// command inherits no descriptor of ours beyond the standard three.
+#[test]
+fn least_privilege_in_the_daemon_and_its_commands() {
+    if !is_root("least_privilege_in_the_daemon_and_its_commands") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    assert!(
+        d.has_line("adminalert: privileges: keeping CAP_NET_ADMIN, CAP_NET_RAW; every other capability dropped, no new privileges"),
+        "{:?}",
+        d.snapshot()
+    );
+    let threads = thread_privileges(d.pid());
+    assert!(threads.len() > 1);
+    for t in &threads {
+        // bits 12 and 13
+        assert_eq!(
+            t,
+            &[
+                "0000000000003000",
+                "0000000000003000",
+                "0000000000003000",
+                "0000000000000000",
+                "0000000000000000",
+                "1"
+            ]
+            .map(String::from),
+            "{threads:?}"
+        );
+    }
+    // what is left is enough: a scan is still blocked in the kernel
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.expect_scans(1);
+    let start = Instant::now();
+    while !elements(&bed, "blocked4").iter().any(|e| e.0 == SCANNER4) {
+        assert!(start.elapsed() < Duration::from_secs(5), "not blocked");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(d);
+
+    // KILL_RUN_CMD: everything kept; the command sees only fds 0-2 of ours
+    let probe = dir.path().join("probe.sh");
+    let out = dir.path().join("probe.out");
+    std::fs::write(
+        &probe,
+        format!(
+            "#!/bin/sh\n{{ grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; for f in /proc/self/fd/*; do echo \"fd ${{f##*/}} $(readlink \"$f\")\"; done; }} > {}.tmp\nmv {}.tmp {}\n",
+            out.display(),
+            out.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let conf = nft_conf(
+        dir2.path(),
+        &format!("KILL_RUN_CMD=\"{} $TARGET$\"\n", probe.display()),
+    );
+    let bed2 = Bed::new();
+    let d = bed2.daemon(&["-c", &conf]);
+    assert!(
+        d.has_line("adminalert: privileges: keeping every capability: KILL_RUN_CMD runs commands whose needs are not known"),
+        "{:?}",
+        d.snapshot()
+    );
+    bed2.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.expect_scans(1);
+    let start = Instant::now();
+    while !out.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "KILL_RUN_CMD did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("NoNewPrivs:\t0"), "{text}");
+    for line in text.lines().filter(|l| l.starts_with("fd ")) {
+        let mut w = line.split_whitespace().skip(1);
+        let fd: u32 = w.next().unwrap().parse().unwrap();
+        let target = w.next().unwrap_or("");
+        // fd 3+ may only be the shell's own script or readdir handle
+        assert!(
+            fd <= 2 || !(target.starts_with("socket:") || target.starts_with("anon_inode:")),
+            "{text}"
+        );
+    }
+}
