@@ -153,7 +153,7 @@ pub enum StartError {
     Build(#[from] BuildError),
     #[error("{}", describe(.0))]
     Backend(#[from] BlockError),
-    #[error("block store: {0}")]
+    #[error("block store: {}", crate::respond::chain(.0))]
     Store(#[from] StoreError),
 }
 
@@ -352,9 +352,10 @@ impl Blocklist {
                 Ok(_) => self
                     .log
                     .error(format!("adminalert: stored block of {net} lifted: {why}")),
-                Err(e) => self
-                    .log
-                    .error(format!("block store: cannot lift {net}: {e}")),
+                Err(e) => self.log.error(format!(
+                    "block store: cannot lift {net}: {}",
+                    crate::respond::chain(&e)
+                )),
             }
         }
     }
@@ -564,9 +565,14 @@ impl Blocklist {
                 lifted: false,
             });
         }
+        let nets: Vec<String> = records.iter().map(|r| r.net.to_string()).collect();
         if let Err(e) = self.store.put_many(records) {
-            self.log
-                .error(format!("block store: cannot record blocks: {e}"));
+            // the firewall holds them; only a restart would forget them
+            self.log.error(format!(
+                "block store: could not record the block of {}: {}; the firewall holds it, but a restart would not restore it",
+                nets.join(", "),
+                crate::respond::chain(&e)
+            ));
         }
         for (k, (i, t, previous, _)) in todo.into_iter().enumerate() {
             if held[k].is_empty() {
@@ -630,7 +636,7 @@ impl Blocklist {
         let errs = self.unapply(net);
         let was = match self.store.lift(net) {
             Ok(w) => w,
-            Err(e) => return Err(vec![format!("block store: {e}")]),
+            Err(e) => return Err(vec![format!("block store: {}", crate::respond::chain(&e))]),
         };
         if errs.is_empty() {
             Ok(was)
@@ -658,7 +664,10 @@ impl Blocklist {
                     });
                     lifted.push(net);
                 }
-                Err(e) => errs.push(format!("block store: cannot lift {net}: {e}")),
+                Err(e) => errs.push(format!(
+                    "block store: cannot lift {net}: {}",
+                    crate::respond::chain(&e)
+                )),
             }
         }
         (lifted, errs)
@@ -689,7 +698,7 @@ impl Blocklist {
         }
         let n = self.store.active_len();
         if let Err(e) = self.store.clear() {
-            errs.push(format!("block store: {e}"));
+            errs.push(format!("block store: {}", crate::respond::chain(&e)));
         }
         self.applied.clear();
         (n, errs)
@@ -770,7 +779,8 @@ impl Blocklist {
             });
         }
         if let Err(e) = self.store.put_many(recs) {
-            self.log.error(format!("block store: {e}"));
+            self.log
+                .error(format!("block store: {}", crate::respond::chain(&e)));
         }
     }
 
@@ -815,7 +825,9 @@ impl Blocklist {
                 self.applied = active;
             }
             Ok(false) => {}
-            Err(e) => self.log.error(format!("block store: {e}")),
+            Err(e) => self
+                .log
+                .error(format!("block store: {}", crate::respond::chain(&e))),
         }
         for w in self.store.take_warnings() {
             self.log.error(w);

@@ -612,3 +612,36 @@ fn operating_commands_tell_the_truth() {
         );
     }
 }
+
+/// Issue #17 item 8: a store that cannot be opened is named with the OS's reason (a
+/// directory, a dangling symlink), and the daemon stops before it listens.
+#[test]
+fn store_errors_name_the_os_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("blocks")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/blocks", dir.path().join("dangling")).unwrap();
+    for (store, cause) in [
+        ("blocks", "Is a directory"),
+        ("dangling", "No such file or directory"),
+    ] {
+        let conf = write(
+            dir.path(),
+            "p.conf",
+            format!(
+                "TCP_PORTS=\"47998\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"hosts-deny\"\nHOSTS_DENY_FILE=\"{d}/hd\"\nBLOCK_STATE_FILE=\"{d}/{store}\"\n",
+                d = dir.path().display()
+            )
+            .as_bytes(),
+        );
+        let o = run(&["--connect", "-c", conf.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(69), "{store}");
+        assert!(
+            stderr(&o).contains(&format!(
+                "block store: cannot open the block store {}/{store}: {cause}",
+                dir.path().display()
+            )),
+            "{store}: {}",
+            stderr(&o)
+        );
+    }
+}
