@@ -1406,3 +1406,63 @@ fn legacy_config_with_typed_nft_blocking_and_expiry() {
     sink.check_dialect();
     d.terminate(&sink);
 }
+
+/// Issue #17 item 1, in the 1.2 dialect: spoofed-looking sources equal to this host's own
+/// address, loopback, or an ignored address get none of the actions (KILL_HOSTS_DENY,
+/// KILL_ROUTE, KILL_RUN_CMD all configured); a real scanner gets all three.
+#[test]
+fn own_loopback_and_ignored_sources_never_get_the_actions() {
+    if !can_run("own_loopback_and_ignored_sources_never_get_the_actions") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = recording_script(dir.path(), 0);
+    let conf = legacy_config(
+        dir.path(),
+        &format!(
+            "TCP_PORTS=\"11\"\nBLOCK_TCP=\"1\"\nKILL_HOSTS_DENY=\"ALL: $TARGET$ : DENY\"\nHOSTS_DENY_FILE=\"{d}/hosts.deny\"\nKILL_ROUTE=\"{r} route $TARGET$ $PORT$ $MODE$\"\nKILL_RUN_CMD=\"{r} run $TARGET$ $PORT$ $MODE$\"\n",
+            d = dir.path().display(),
+            r = rec.display()
+        ),
+    );
+    let ignore = dir.path().join("portsentry.ignore");
+    std::fs::write(&ignore, format!("{SCANNER4}\n")).unwrap();
+    let sink = Sink::new();
+    let r = start_in(&bed.target, &sink, "", &["-stcp", "-c", &conf]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, sink.dump());
+    let _d = Daemon::listening(&sink);
+    // this host's own address and loopback, from inside the target's namespace
+    bed.nmap_from(&bed.target, &["-sS", "-p", "11", TARGET4]);
+    bed.nmap_from(&bed.target, &["-sS", "-p", "11", "127.0.0.1"]);
+    // an ignored scanner
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(read(&dir.path().join("record")), "", "{}", sink.dump());
+    assert!(!dir.path().join("hosts.deny").exists(), "{}", sink.dump());
+    // the same scanner once it is no longer ignored (1.2 reads the file at each event)
+    std::fs::write(&ignore, "").unwrap();
+    bed.nmap(&["-sS", "-p", "11", TARGET4]);
+    let start = Instant::now();
+    while read(&dir.path().join("record")).lines().count() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the actions never ran: {}",
+            sink.dump()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let record = read(&dir.path().join("record"));
+    assert!(
+        record.starts_with(&format!("route {SCANNER4} 11 stcp ")),
+        "{record}"
+    );
+    assert!(
+        record.contains(&format!("\nrun {SCANNER4} 11 stcp ")),
+        "{record}"
+    );
+    assert_eq!(
+        read(&dir.path().join("hosts.deny")),
+        format!("ALL: {SCANNER4} : DENY\n")
+    );
+}
