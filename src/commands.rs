@@ -885,6 +885,9 @@ struct Probe {
     name: String,
     /// Entries held; `None` when our objects are not set up and nothing needs them.
     held: Result<Option<usize>, String>,
+    /// What is wrong with our objects (tampering not yet repaired): a flushed chain, or
+    /// fewer entries than the store's unexpired blocks in it.
+    degraded: Vec<String>,
 }
 
 /// What `status` reports.
@@ -901,7 +904,9 @@ struct Status {
 impl Status {
     fn ok(&self) -> bool {
         match &self.backends {
-            Ok(probes) => probes.iter().all(|p| p.held.is_ok()),
+            Ok(probes) => probes
+                .iter()
+                .all(|p| p.held.is_ok() && p.degraded.is_empty()),
             Err(_) => false,
         }
     }
@@ -942,6 +947,11 @@ impl Status {
                 for p in probes {
                     let stored = self.counts.as_ref().map_or(0, |c| c.stored_in(&p.name));
                     match &p.held {
+                        Ok(_) if !p.degraded.is_empty() => out.push_str(&format!(
+                            "backend {}: DEGRADED: {} (a running daemon repairs this within a second; without one, run `portsentry reapply`)\n",
+                            p.name,
+                            p.degraded.join("; ")
+                        )),
                         Ok(Some(n)) => out.push_str(&format!(
                             "backend {}: ok, {n} entries held ({stored} in the store)\n",
                             p.name
@@ -967,7 +977,8 @@ impl Status {
                 .map(|p| {
                     json!({
                         "name": p.name,
-                        "ok": p.held.is_ok(),
+                        "ok": p.held.is_ok() && p.degraded.is_empty(),
+                        "degraded": p.degraded,
                         "set_up": !matches!(p.held, Ok(None)),
                         "held": p.held.as_ref().ok().copied().flatten(),
                         "stored": counts.stored_in(&p.name),
@@ -1004,7 +1015,11 @@ impl Status {
 /// must not create one). Missing objects are fine while nothing `needed` them: no
 /// active block and no daemon (a fresh host, or after `flush`). Also returns the first
 /// refusal for lack of privileges.
-fn probe(backends: Vec<Box<dyn Blocker>>, needed: bool) -> (Vec<Probe>, Option<CommandError>) {
+fn probe(
+    backends: Vec<Box<dyn Blocker>>,
+    needed: bool,
+    unexpired: &Counts,
+) -> (Vec<Probe>, Option<CommandError>) {
     let mut denied = None;
     let mut out = Vec::new();
     for mut be in backends {
@@ -1026,9 +1041,21 @@ fn probe(backends: Vec<Box<dyn Blocker>>, needed: bool) -> (Vec<Probe>, Option<C
                 Err(text)
             }
         };
+        let mut degraded = Vec::new();
+        if let Ok(Some(n)) = held {
+            match be.problems() {
+                Ok(p) => degraded.extend(p),
+                Err(e) => degraded.push(render(&e)),
+            }
+            let stored = unexpired.stored_in(be.name());
+            if be.holds_list() && n < stored {
+                degraded.push(format!("holds {n} of the {stored} stored blocks"));
+            }
+        }
         out.push(Probe {
             name: be.name().to_string(),
             held,
+            degraded,
         });
     }
     (out, denied)
@@ -1054,11 +1081,21 @@ fn status(cfg: &Config, json: bool) -> Result<i32, CommandError> {
             pid: pid.parse().ok(),
         })
         .collect();
-    let counts = read_store(cfg)?.map(|s| Counts::of(s.active()));
+    let store = read_store(cfg)?;
+    let counts = store.as_ref().map(|s| Counts::of(s.active()));
+    // what the backends must hold now: blocks that will not expire within a second
+    let unexpired = store
+        .as_ref()
+        .map(|s| {
+            let soon = unix_now() + 1;
+            Counts::of(s.active().filter(|r| r.expires.is_none_or(|e| e > soon)))
+        })
+        .unwrap_or_default();
+    drop(store);
     let needed = !instances.is_empty() || counts.as_ref().is_some_and(|c| c.active > 0);
     let (backends, denied) = match make_backends(cfg) {
         Ok(list) => {
-            let (probes, denied) = probe(list, needed);
+            let (probes, denied) = probe(list, needed, &unexpired);
             (Ok(probes), denied)
         }
         Err(e) => {

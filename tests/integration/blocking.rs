@@ -1034,3 +1034,78 @@ fn least_privilege_in_the_daemon_and_its_commands() {
         );
     }
 }
+
+/// Issue #17 item 4: `status` says DEGRADED while tampering is not repaired (a flushed
+/// chain, a flushed set) and exits 1; after `reapply` it is ok again. No daemon runs, so
+/// nothing repairs it behind the test's back.
+#[test]
+fn status_reports_tampering_until_it_is_repaired() {
+    if !is_root("status_reports_tampering_until_it_is_repaired") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let cli = |args: &[&str]| {
+        let mut a = vec![
+            crate::util::bin().display().to_string(),
+            "-c".into(),
+            conf.clone(),
+        ];
+        a.extend(args.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        bed.exec(&bed.target, &a, Duration::from_secs(10))
+    };
+    let nft = |args: &[&str]| {
+        let mut a = vec!["nft"];
+        a.extend_from_slice(args);
+        let o = bed.exec(&bed.target, &a, Duration::from_secs(10));
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let status = || {
+        let o = cli(&["status"]);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    assert_eq!(cli(&["block", "198.18.0.77"]).status.code(), Some(0));
+    let (code, out) = status();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("backend nft: ok, 1 entries held (1 in the store)"),
+        "{out}"
+    );
+    for (tamper, says) in [
+        (
+            &["flush", "chain", "inet", "portsentry", "input"][..],
+            "chain input has lost its rule",
+        ),
+        (
+            &["flush", "set", "inet", "portsentry", "blocked4"],
+            "holds 0 of the 1 stored blocks",
+        ),
+        (
+            &["delete", "chain", "inet", "portsentry", "input"],
+            "chain input is missing",
+        ),
+    ] {
+        nft(tamper);
+        let (code, out) = status();
+        assert_eq!(code, Some(1), "{tamper:?}: {out}");
+        assert!(out.contains("backend nft: DEGRADED: "), "{tamper:?}: {out}");
+        assert!(out.contains(says), "{tamper:?}: {out}");
+        let o = cli(&["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["ok"], false);
+        assert!(!v["backends"][0]["degraded"].as_array().unwrap().is_empty());
+        assert_eq!(cli(&["reapply"]).status.code(), Some(0));
+        let (code, out) = status();
+        assert_eq!(code, Some(0), "after reapply ({tamper:?}): {out}");
+    }
+    assert_eq!(cli(&["flush"]).status.code(), Some(0));
+}

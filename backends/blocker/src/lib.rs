@@ -320,6 +320,12 @@ pub trait Blocker: Send {
     fn vanished(&mut self) -> Result<bool, BlockError> {
         Ok(false)
     }
+    /// What is wrong with our objects now, one line each (a chain without our rule, a
+    /// missing table); empty when all is as it must be or the backend cannot tell.
+    /// Read-only: `portsentry status` calls it.
+    fn problems(&mut self) -> Result<Vec<String>, BlockError> {
+        Ok(Vec::new())
+    }
     /// Problems that did not fail a step (pf: killing a new host's states failed after
     /// the block itself succeeded); taking them empties the list. The daemon logs them.
     fn take_warnings(&mut self) -> Vec<String> {

@@ -129,6 +129,34 @@ impl Nftables {
         Ok(found.is_some())
     }
 
+    /// How many rules a chain of ours holds (0 when it is missing).
+    fn rule_count(&mut self, hook: Hook) -> Result<usize, NftError> {
+        let what = format!("list chain inet {} {}", self.opts.table, hook.chain());
+        let table = self.table.clone();
+        let chain = CString::new(hook.chain()).unwrap_or_default();
+        let found = self.get(what, |seq| {
+            sys::get_rules_request(&table, &chain, INET, seq)
+        })?;
+        Ok(found.map_or(0, |rules| rules.len()))
+    }
+
+    /// What differs from what must be: the table, each configured chain, and our rule in
+    /// it. Reads only.
+    pub fn check(&mut self) -> Result<Vec<String>, NftError> {
+        if !self.table_exists()? {
+            return Ok(vec![format!("table inet {} is missing", self.opts.table)]);
+        }
+        let mut out = Vec::new();
+        for h in self.opts.wanted_hooks() {
+            if !self.chain_exists(h)? {
+                out.push(format!("chain {} is missing", h.chain()));
+            } else if self.rule_count(h)? == 0 {
+                out.push(format!("chain {} has lost its rule", h.chain()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Set-up in one batch: create what is absent, flush our chains, re-add our rules,
     /// delete our chains on hooks no longer configured. Keeps every element.
     pub fn apply_init(&mut self) -> Result<(), NftError> {
@@ -318,6 +346,10 @@ impl Blocker for Nftables {
     /// this costs one non-blocking read when nothing happened. Without the group, or
     /// when notifications were lost in a flood of our own, a missing table or chain is
     /// what can be seen.
+    fn problems(&mut self) -> Result<Vec<String>, BlockError> {
+        self.check().map_err(mapped(Step::List, None))
+    }
+
     fn vanished(&mut self) -> Result<bool, BlockError> {
         let own = self.link.portid();
         let table = self.opts.table.clone();

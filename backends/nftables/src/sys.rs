@@ -297,6 +297,28 @@ pub fn get_setelems_request(table: &CStr, set: &CStr, family: u16, seq: u32) -> 
     )
 }
 
+/// A dump of the rules of one chain (`nft list chain`'s rules).
+pub fn get_rules_request(table: &CStr, chain: &CStr, family: u16, seq: u32) -> Vec<u8> {
+    request(
+        libc::NFT_MSG_GETRULE,
+        family,
+        libc::NLM_F_DUMP | libc::NLM_F_ACK,
+        seq,
+        |nlh| {
+            // SAFETY: plain allocation; null is handled by `alloc`.
+            let r = alloc(unsafe { ffi::nftnl_rule_alloc() });
+            // SAFETY: as for the chain: a fresh owned object, copied NUL-terminated names,
+            // a payload of two names within the 2 KiB buffer at `nlh`, freed once.
+            unsafe {
+                ffi::nftnl_rule_set_str(r.as_ptr(), ffi::NFTNL_RULE_TABLE as u16, table.as_ptr());
+                ffi::nftnl_rule_set_str(r.as_ptr(), ffi::NFTNL_RULE_CHAIN as u16, chain.as_ptr());
+                ffi::nftnl_rule_nlmsg_build_payload(nlh, r.as_ptr());
+                ffi::nftnl_rule_free(r.as_ptr());
+            }
+        },
+    )
+}
+
 /// The long-lived netfilter netlink socket.
 pub struct NlSocket(mnl::Socket);
 
