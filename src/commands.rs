@@ -441,10 +441,13 @@ fn local_time(epoch: u64) -> String {
         .unwrap_or_else(|| format!("@{epoch}"))
 }
 
-/// Who made a block: `cli` for `portsentry block` (the store records those with scan
-/// `manual` and no protocol), `portsentry` for a detection.
+/// Who made a block: `crowdsec` for a decision of the CrowdSec LAPI, `cli` for
+/// `portsentry block` (the store records those with scan `manual` and no protocol),
+/// `portsentry` for a detection.
 fn origin(r: &Record) -> &'static str {
-    if r.scan == "manual" && r.protocol.is_empty() {
+    if crate::share::from_lapi(r) {
+        "crowdsec"
+    } else if r.scan == "manual" && r.protocol.is_empty() {
         "cli"
     } else {
         "portsentry"
@@ -846,6 +849,8 @@ struct Counts {
     permanent: usize,
     /// backend name -> stored blocks it holds
     by_backend: Vec<(String, usize)>,
+    /// origin (`portsentry`, `cli`, `crowdsec`) -> active blocks
+    by_origin: Vec<(&'static str, usize)>,
 }
 
 impl Counts {
@@ -853,6 +858,11 @@ impl Counts {
         let mut c = Counts::default();
         for r in recs {
             c.active += 1;
+            let o = origin(r);
+            match c.by_origin.iter_mut().find(|(n, _)| *n == o) {
+                Some((_, k)) => *k += 1,
+                None => c.by_origin.push((o, 1)),
+            }
             if family(&r.net) == 4 {
                 c.ipv4 += 1;
             } else {
@@ -899,6 +909,8 @@ struct Status {
     counts: Option<Counts>,
     /// The configured backends, or why they could not be built.
     backends: Result<Vec<Probe>, String>,
+    /// CrowdSec sharing, when configured: what the daemon last wrote about it.
+    lapi: Option<Option<crate::share::Status>>,
 }
 
 impl Status {
@@ -932,7 +944,46 @@ impl Status {
                         " ({} IPv4, {} IPv6, {} permanent)",
                         c.ipv4, c.ipv6, c.permanent
                     ));
+                    let origins: Vec<String> = c
+                        .by_origin
+                        .iter()
+                        .map(|(o, n)| format!("{o} {n}"))
+                        .collect();
+                    out.push_str(&format!("; by origin: {}", origins.join(", ")));
                 }
+                out.push('\n');
+            }
+        }
+        match &self.lapi {
+            None => {}
+            Some(None) => {
+                out.push_str("crowdsec: configured; no daemon has reported on the LAPI yet\n")
+            }
+            Some(Some(l)) => {
+                let side = |name: &str, s: &Option<crate::share::Side>, what: &str| match s {
+                    None => format!("{name} off"),
+                    Some(s) => {
+                        let last = s.last_ok.map_or_else(
+                            || "never".to_string(),
+                            |t| format!("{}s ago", unix_now().saturating_sub(t)),
+                        );
+                        let state = match &s.error {
+                            None => "ok".to_string(),
+                            Some(e) => format!("FAILING ({e})"),
+                        };
+                        format!("{name} {state}, last success {last}, {} {what}", s.done)
+                    }
+                };
+                let mut line = format!(
+                    "crowdsec: LAPI {}: {}; {}",
+                    l.url,
+                    side("pull", &l.pull, "decisions applied"),
+                    side("push", &l.push, "blocks pushed")
+                );
+                if let Some(p) = &l.push {
+                    line.push_str(&format!(", {} waiting", p.pending));
+                }
+                out.push_str(&line);
                 out.push('\n');
             }
         }
@@ -1004,6 +1055,12 @@ impl Status {
                 "ipv4": counts.ipv4,
                 "ipv6": counts.ipv6,
                 "permanent": counts.permanent,
+                "by_origin": counts.by_origin.iter().map(|(o, n)| (o.to_string(), json!(n))).collect::<serde_json::Map<String, serde_json::Value>>(),
+            },
+            "crowdsec": match &self.lapi {
+                None => serde_json::Value::Null,
+                Some(None) => json!({}),
+                Some(Some(l)) => json!(l),
             },
             "backends": backends,
             "backend_error": self.backends.as_ref().err(),
@@ -1104,11 +1161,16 @@ fn status(cfg: &Config, json: bool) -> Result<i32, CommandError> {
             (Err(text), denied)
         }
     };
+    let lapi = cfg
+        .crowdsec
+        .enabled()
+        .then(|| crate::share::read_status(path).filter(|_| !instances.is_empty()));
     let st = Status {
         instances,
         store: path.clone(),
         counts,
         backends,
+        lapi,
     };
     let text = if json {
         format!("{}\n", st.json())

@@ -251,6 +251,8 @@ pub fn run(o: Options, cfg: Config, ignore: IgnoreList) -> i32 {
     }
     pipeline::lock(&engine).set_blocked(cached);
     let pipe = Pipeline::start(engine, facts, executor);
+    // CrowdSec: the LAPI's decisions in, our blocks out (stops when dropped at exit)
+    let _share = crate::share::start(&cfg, &pipe, &log);
     let (control, control_rx) = sync_channel::<Input>(QUEUE);
     let sink = {
         let (pipe, log, control) = (pipe.clone(), log.clone(), control.clone());

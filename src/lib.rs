@@ -29,6 +29,7 @@ pub mod pipeline;
 mod privileges;
 mod process;
 mod respond;
+pub mod share;
 pub mod store;
 #[cfg(target_os = "linux")]
 mod sys;

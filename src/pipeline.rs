@@ -56,6 +56,13 @@ pub const FIXED_KEYS: &[&str] = &[
     "ADVANCED_EXCLUDE_TCP",
     "ADVANCED_EXCLUDE_UDP",
     "BLOCK_STATE_FILE",
+    "CROWDSEC_LAPI_URL",
+    "CROWDSEC_BOUNCER_KEY",
+    "CROWDSEC_BOUNCER_KEY_FILE",
+    "CROWDSEC_MACHINE_ID",
+    "CROWDSEC_MACHINE_PASSWORD",
+    "CROWDSEC_MACHINE_PASSWORD_FILE",
+    "CROWDSEC_POLL_INTERVAL",
 ];
 
 /// Gives a reloaded config the old values of [`FIXED_KEYS`], so the config in force
@@ -70,6 +77,7 @@ pub fn keep_fixed(new: &mut Config, old: &Config) {
     new.advanced_exclude_tcp = old.advanced_exclude_tcp.clone();
     new.advanced_exclude_udp = old.advanced_exclude_udp.clone();
     new.block_state_file = old.block_state_file.clone();
+    new.crowdsec = old.crowdsec.clone();
 }
 
 /// Keys whose new value a reload cannot apply (what they set up happens once, at
@@ -282,15 +290,20 @@ impl Pipeline {
         let Some(bl) = self.executor.blocklist() else {
             return;
         };
-        let (ch, active) = {
-            let mut b = lock(&bl);
-            let ch = b.tick();
-            if ch.lifted.is_empty() && ch.added.is_empty() {
-                return;
-            }
-            let active: HashSet<IpAddr> = b.active_addrs().into_iter().collect();
-            (ch, active)
+        let ch = lock(&bl).tick();
+        self.changed(ch);
+    }
+
+    /// Blocks made or lifted beside the detections (the CLI through the store, the
+    /// CrowdSec LAPI): the engine's block cache and the blocked files follow.
+    pub fn changed(&self, ch: crate::blocklist::Changes) {
+        if ch.lifted.is_empty() && ch.added.is_empty() {
+            return;
+        }
+        let Some(bl) = self.executor.blocklist() else {
+            return;
         };
+        let active: HashSet<IpAddr> = lock(&bl).active_addrs().into_iter().collect();
         {
             let mut e = lock(&self.engine);
             for ip in &ch.lifted {

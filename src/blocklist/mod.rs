@@ -25,6 +25,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -266,6 +267,8 @@ pub struct Blocklist {
     /// A backend failed since the last reconcile: the next tick after RETRY_SECS
     /// reconciles every backend with the store again.
     retry_due: Option<u64>,
+    /// Told (without waiting) when a block of ours is made: the CrowdSec push side.
+    notify: Option<SyncSender<()>>,
 }
 
 impl Blocklist {
@@ -296,7 +299,13 @@ impl Blocklist {
             vanish_checked: now,
             failures: BTreeMap::new(),
             retry_due: None,
+            notify: None,
         }
+    }
+
+    /// Who to tell when a block of ours (not one from elsewhere) is made.
+    pub fn set_notify(&mut self, tx: SyncSender<()>) {
+        self.notify = Some(tx);
     }
 
     /// Opens the store at the config's BLOCK_STATE_FILE (warnings are logged) and builds
@@ -442,6 +451,17 @@ impl Blocklist {
     /// `attackalert: Host … has been blocked via …` line per block. Results are in the
     /// order of `reqs`; a net asked twice in one group is placed once.
     pub fn block_many(&mut self, reqs: Vec<Request>) -> Vec<Result<Placed, Refusal>> {
+        self.place(reqs, true)
+    }
+
+    /// [`Blocklist::block_many`] for decisions another engine made (the CrowdSec LAPI):
+    /// BLOCK_RATE, which bounds what forged packets can make us do, does not count them;
+    /// the never-block rules and BLOCK_MAX still hold.
+    pub fn block_many_shared(&mut self, reqs: Vec<Request>) -> Vec<Result<Placed, Refusal>> {
+        self.place(reqs, false)
+    }
+
+    fn place(&mut self, reqs: Vec<Request>, rated: bool) -> Vec<Result<Placed, Refusal>> {
         let now = self.clock.now();
         let mut results: Vec<Option<Result<Placed, Refusal>>> = vec![None; reqs.len()];
         // (index, target, previous record, offences)
@@ -480,13 +500,15 @@ impl Blocklist {
                 if self.rate_window.0 != now {
                     self.rate_window = (now, 0);
                 }
-                if self.rate_window.1 >= self.settings.block_rate {
+                if rated && self.rate_window.1 >= self.settings.block_rate {
                     let what = "BLOCK_RATE new blocks per second reached";
                     self.log_cap(&net, what, now);
                     results[i] = Some(Err(Refusal::Cap { net, what }));
                     continue;
                 }
-                self.rate_window.1 += 1;
+                if rated {
+                    self.rate_window.1 += 1;
+                }
                 new_in_group += 1;
             }
             let offences = previous.as_ref().map_or(1, |r| {
@@ -593,6 +615,11 @@ impl Blocklist {
                 how: &held[k].join(","),
                 until: &until,
             });
+            if rated {
+                if let Some(tx) = &self.notify {
+                    let _ = tx.try_send(());
+                }
+            }
             results[i] = Some(Ok(Placed {
                 net: t.net,
                 timeout: t.timeout,

@@ -288,7 +288,46 @@ pub const KEYS: &[&str] = &[
     "BLOCK_COMMAND",
     "UNBLOCK_COMMAND",
     "LOG_RATE_LIMIT",
+    "CROWDSEC_LAPI_URL",
+    "CROWDSEC_BOUNCER_KEY",
+    "CROWDSEC_BOUNCER_KEY_FILE",
+    "CROWDSEC_MACHINE_ID",
+    "CROWDSEC_MACHINE_PASSWORD",
+    "CROWDSEC_MACHINE_PASSWORD_FILE",
+    "CROWDSEC_POLL_INTERVAL",
 ];
+
+/// A credential: never shown (Debug, check-config) beyond whether it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The CrowdSec LAPI settings (`CROWDSEC_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crowdsec {
+    pub url: Option<String>,
+    /// The bouncer side (pull) is on when set.
+    pub bouncer_key: Option<Secret>,
+    /// The watcher side (push) is on when both are set.
+    pub machine_id: Option<String>,
+    pub machine_password: Option<Secret>,
+    pub poll_interval: Duration,
+    /// Where the key or password was read from (`..._FILE`), for check-config.
+    pub bouncer_key_file: Option<PathBuf>,
+    pub machine_password_file: Option<PathBuf>,
+}
+
+impl Crowdsec {
+    /// Whether either side is on.
+    pub fn enabled(&self) -> bool {
+        self.bouncer_key.is_some() || self.machine_id.is_some()
+    }
+}
 
 /// The typed configuration.
 #[derive(Debug, Clone)]
@@ -338,6 +377,7 @@ pub struct Config {
     /// The command backend's argv templates, split once at load.
     pub block_command: Option<Vec<String>>,
     pub unblock_command: Option<Vec<String>>,
+    pub crowdsec: Crowdsec,
     /// Line on which each key took effect.
     pub lines: HashMap<&'static str, usize>,
     /// Things worth telling the admin that are not errors (`path:line: ...`).
@@ -387,6 +427,15 @@ impl Config {
             ipfw_rule: DEFAULT_IPFW_RULE,
             block_command: None,
             unblock_command: None,
+            crowdsec: Crowdsec {
+                url: None,
+                bouncer_key: None,
+                machine_id: None,
+                machine_password: None,
+                poll_interval: Duration::from_secs(1),
+                bouncer_key_file: None,
+                machine_password_file: None,
+            },
             lines: HashMap::new(),
             warnings: Vec::new(),
             unquoted: Vec::new(),
@@ -470,6 +519,18 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// A credential kept in a file of its own: its first line, which must not be empty.
+    fn secret_file(&self, key: &str, value: &str, line: usize) -> Result<Secret, ConfigError> {
+        let data = crate::fsutil::read_regular(Path::new(value.trim()))
+            .map_err(|e| self.key_err(line, key, format!("cannot read {}: {e}", value.trim())))?;
+        let text = String::from_utf8_lossy(&data);
+        let first = text.lines().next().unwrap_or("").trim();
+        if first.is_empty() {
+            return Err(self.key_err(line, key, format!("{} is empty", value.trim())));
+        }
+        Ok(Secret(first.to_string()))
     }
 
     fn key_err(&self, line: usize, key: &str, problem: impl Into<String>) -> ConfigError {
@@ -635,6 +696,41 @@ impl Config {
             }
             "BLOCK_MAX" => self.block_max = self.number(key, value, line, 1, 10_000_000)? as usize,
             "BLOCK_RATE" => self.block_rate = self.number(key, value, line, 1, 1_000_000)? as u32,
+            "CROWDSEC_LAPI_URL" => {
+                let v = value.trim();
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    return Err(self.key_err(
+                        line,
+                        key,
+                        "must be the LAPI's URL, as http://127.0.0.1:8080",
+                    ));
+                }
+                self.crowdsec.url = Some(v.to_string());
+            }
+            "CROWDSEC_BOUNCER_KEY" => {
+                self.crowdsec.bouncer_key = Some(Secret(value.trim().to_string()))
+            }
+            "CROWDSEC_MACHINE_ID" => self.crowdsec.machine_id = Some(value.trim().to_string()),
+            "CROWDSEC_MACHINE_PASSWORD" => {
+                self.crowdsec.machine_password = Some(Secret(value.to_string()))
+            }
+            "CROWDSEC_BOUNCER_KEY_FILE" => {
+                self.crowdsec.bouncer_key = Some(self.secret_file(key, value, line)?);
+                self.crowdsec.bouncer_key_file = Some(PathBuf::from(value.trim()));
+            }
+            "CROWDSEC_MACHINE_PASSWORD_FILE" => {
+                self.crowdsec.machine_password = Some(self.secret_file(key, value, line)?);
+                self.crowdsec.machine_password_file = Some(PathBuf::from(value.trim()));
+            }
+            "CROWDSEC_POLL_INTERVAL" => {
+                let d = parse_duration(value)
+                    .map_err(|p| self.key_err(line, key, p))?
+                    .ok_or_else(|| self.key_err(line, key, "must be longer than 0"))?;
+                if d > Duration::from_secs(3600) {
+                    return Err(self.key_err(line, key, "must be at most 1h"));
+                }
+                self.crowdsec.poll_interval = d;
+            }
             "LOG_RATE_LIMIT" => {
                 self.log_rate_limit = self.number(key, value, line, 0, 10_000_000)?
             }
@@ -748,6 +844,60 @@ impl Config {
     }
 
     /// The 2.x cross-checks for `mode` (call after any `--block-backend` override).
+    /// The CROWDSEC_* keys fit together: a URL for either side, a password with the
+    /// machine and the other way round, a key and its _FILE not both.
+    fn validate_crowdsec(&self) -> Result<(), ConfigError> {
+        for (a, b) in [
+            ("CROWDSEC_BOUNCER_KEY", "CROWDSEC_BOUNCER_KEY_FILE"),
+            (
+                "CROWDSEC_MACHINE_PASSWORD",
+                "CROWDSEC_MACHINE_PASSWORD_FILE",
+            ),
+        ] {
+            if self.lines.contains_key(a) && self.lines.contains_key(b) {
+                let line = self.line_of(b);
+                return Err(self.key_err(line, b, format!("{a} is set too; set only one")));
+            }
+        }
+        let c = &self.crowdsec;
+        if c.machine_id.is_some() != c.machine_password.is_some() {
+            let (key, other) = if c.machine_id.is_some() {
+                (
+                    "CROWDSEC_MACHINE_ID",
+                    "CROWDSEC_MACHINE_PASSWORD (or _FILE)",
+                )
+            } else {
+                ("CROWDSEC_MACHINE_PASSWORD", "CROWDSEC_MACHINE_ID")
+            };
+            let line = self
+                .line_of(key)
+                .max(self.line_of("CROWDSEC_MACHINE_PASSWORD_FILE"));
+            return Err(self.key_err(line, key, format!("needs {other} as well")));
+        }
+        if c.enabled() && c.url.is_none() {
+            let key = if c.bouncer_key.is_some() {
+                if self.lines.contains_key("CROWDSEC_BOUNCER_KEY") {
+                    "CROWDSEC_BOUNCER_KEY"
+                } else {
+                    "CROWDSEC_BOUNCER_KEY_FILE"
+                }
+            } else {
+                "CROWDSEC_MACHINE_ID"
+            };
+            let line = self.line_of(key);
+            return Err(self.key_err(line, key, "needs CROWDSEC_LAPI_URL"));
+        }
+        if c.url.is_some() && !c.enabled() {
+            let line = self.line_of("CROWDSEC_LAPI_URL");
+            return Err(self.key_err(
+                line,
+                "CROWDSEC_LAPI_URL",
+                "is set but neither CROWDSEC_BOUNCER_KEY (pull) nor CROWDSEC_MACHINE_ID (push) is",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&mut self, mode: Mode) -> Result<(), ConfigError> {
         if self.block_backend.contains(&BackendName::Command) && self.block_command.is_none() {
             let line = self.line_of("BLOCK_BACKEND");
@@ -757,8 +907,17 @@ impl Config {
                 "names the command backend but BLOCK_COMMAND is not set",
             ));
         }
+        self.validate_crowdsec()?;
         if self.dialect == Dialect::Legacy {
             return Ok(());
+        }
+        if self.crowdsec.enabled() && self.block_backend.is_empty() {
+            let line = self.line_of("CROWDSEC_LAPI_URL");
+            return Err(self.key_err(
+                line,
+                "CROWDSEC_LAPI_URL",
+                "sharing blocks needs BLOCK_BACKEND (the LAPI's decisions are applied through its backends)",
+            ));
         }
         for (proto, key) in [(Proto::Tcp, "BLOCK_TCP"), (Proto::Udp, "BLOCK_UDP")] {
             let line = self.line_of(key);
@@ -915,6 +1074,42 @@ impl Config {
                 opt(self.unblock_command.as_ref().map(|a| join_argv(a))),
             ),
             ("LOG_RATE_LIMIT", self.log_rate_limit.to_string()),
+            ("CROWDSEC_LAPI_URL", opt(self.crowdsec.url.clone())),
+            (
+                "CROWDSEC_BOUNCER_KEY",
+                opt(self
+                    .lines
+                    .contains_key("CROWDSEC_BOUNCER_KEY")
+                    .then(|| "(set)".to_string())),
+            ),
+            (
+                "CROWDSEC_BOUNCER_KEY_FILE",
+                opt(self
+                    .crowdsec
+                    .bouncer_key_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())),
+            ),
+            ("CROWDSEC_MACHINE_ID", opt(self.crowdsec.machine_id.clone())),
+            (
+                "CROWDSEC_MACHINE_PASSWORD",
+                opt(self
+                    .lines
+                    .contains_key("CROWDSEC_MACHINE_PASSWORD")
+                    .then(|| "(set)".to_string())),
+            ),
+            (
+                "CROWDSEC_MACHINE_PASSWORD_FILE",
+                opt(self
+                    .crowdsec
+                    .machine_password_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())),
+            ),
+            (
+                "CROWDSEC_POLL_INTERVAL",
+                format_duration(self.crowdsec.poll_interval),
+            ),
         ]
     }
 }
@@ -1140,6 +1335,11 @@ mod tests {
     /// Every key of KEYS parses from a valid value and shows in the effective settings.
     #[test]
     fn every_key_parses_and_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key").display().to_string();
+        let pw_file = dir.path().join("pw").display().to_string();
+        std::fs::write(&key_file, "from-file\n").unwrap();
+        std::fs::write(&pw_file, "pw-from-file\n").unwrap();
         let values: &[(&str, &str, &str)] = &[
             ("TCP_PORTS", "1,3-4", "1,3-4"),
             ("UDP_PORTS", "7", "7"),
@@ -1194,6 +1394,17 @@ mod tests {
                 "/usr/local/bin/fw unblock $TARGET$",
             ),
             ("LOG_RATE_LIMIT", "0", "0"),
+            (
+                "CROWDSEC_LAPI_URL",
+                "http://198.18.77.2:8080",
+                "http://198.18.77.2:8080",
+            ),
+            ("CROWDSEC_BOUNCER_KEY", "k3y", "(set)"),
+            ("CROWDSEC_BOUNCER_KEY_FILE", &key_file, &key_file),
+            ("CROWDSEC_MACHINE_ID", "fw1", "fw1"),
+            ("CROWDSEC_MACHINE_PASSWORD", "pw", "(set)"),
+            ("CROWDSEC_MACHINE_PASSWORD_FILE", &pw_file, &pw_file),
+            ("CROWDSEC_POLL_INTERVAL", "2s", "2s"),
         ];
         assert_eq!(values.len(), KEYS.len());
         let text: String = values
@@ -1220,5 +1431,74 @@ mod tests {
             t.render("198.18.0.1".parse().unwrap(), 23, "atcp"),
             "x 198.18.0.1 23 atcp 198.18.0.1"
         );
+    }
+}
+
+#[cfg(test)]
+mod crowdsec_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::parse(Path::new("c.conf"), text.as_bytes(), Dialect::V2)?;
+        c.validate(Mode::Stealth)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn either_side_alone_or_both() {
+        let base = "TCP_PORTS=\"1\"\nCROWDSEC_LAPI_URL=\"http://198.18.77.2:8080\"\n";
+        let c = parse(&format!("{base}CROWDSEC_BOUNCER_KEY=\"abc\"\n")).unwrap();
+        assert_eq!(c.crowdsec.bouncer_key, Some(Secret("abc".into())));
+        assert!(c.crowdsec.machine_id.is_none());
+        assert!(
+            !format!("{c:?}").contains("abc"),
+            "a secret in Debug output"
+        );
+        let c = parse(&format!(
+            "{base}CROWDSEC_MACHINE_ID=\"fw1\"\nCROWDSEC_MACHINE_PASSWORD=\"pw\"\nCROWDSEC_POLL_INTERVAL=\"500\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.crowdsec.poll_interval, Duration::from_secs(500));
+        assert_eq!(c.crowdsec.machine_id.as_deref(), Some("fw1"));
+    }
+
+    #[test]
+    fn what_does_not_fit_is_named_with_its_line() {
+        let cases = [
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_BOUNCER_KEY=\"k\"\n",
+                "c.conf:2: CROWDSEC_BOUNCER_KEY",
+                "needs CROWDSEC_LAPI_URL",
+            ),
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_LAPI_URL=\"http://h:1\"\n",
+                "c.conf:2: CROWDSEC_LAPI_URL",
+                "neither",
+            ),
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_LAPI_URL=\"h:1\"\n",
+                "c.conf:2: CROWDSEC_LAPI_URL",
+                "http://",
+            ),
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_LAPI_URL=\"http://h:1\"\nCROWDSEC_MACHINE_ID=\"m\"\n",
+                "c.conf:3: CROWDSEC_MACHINE_ID",
+                "needs CROWDSEC_MACHINE_PASSWORD",
+            ),
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_POLL_INTERVAL=\"0\"\n",
+                "c.conf:2: CROWDSEC_POLL_INTERVAL",
+                "longer than 0",
+            ),
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_BOUNCER_KEY_FILE=\"/nonexistent/key\"\n",
+                "c.conf:2: CROWDSEC_BOUNCER_KEY_FILE",
+                "No such file",
+            ),
+        ];
+        for (text, at, what) in cases {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with(at) && e.contains(what), "{text:?}: {e}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 mod blocking;
 mod cli;
 mod config_errors;
+mod crowdsec;
 mod debian;
 mod detect;
 mod differential;

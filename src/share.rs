@@ -1,0 +1,700 @@
+//! Sharing blocks through a CrowdSec Local API (issue #18): the bouncer side applies the
+//! LAPI's ban decisions through the [`Blocklist`], the watcher side pushes our own blocks
+//! as alerts. Two plain threads; neither ever holds up detection or blocking.
+//!
+//! In: the `CROWDSEC_*` settings, the pipeline (its blocklist, and its block caches that
+//! must follow what we add or lift) and the logger. Out: blocks made and lifted with the
+//! origin `crowdsec` in the store (scan `crowdsec <origin> <scenario>`), alerts in the
+//! LAPI, a push mark beside the store (`BLOCK_STATE_FILE.crowdsec-pushed`: our blocks up
+//! to it are acknowledged, so a restart pushes the rest and nothing twice), and a status
+//! file (`BLOCK_STATE_FILE.crowdsec`) that `portsentry status` shows. Must not: decide
+//! what may be blocked (the blocklist's never-block rules and BLOCK_MAX hold for the
+//! LAPI's decisions too), take a lock while waiting on the network, or log more than one
+//! line when the LAPI goes away and one when it is back.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portsentry_blocker::{Net, Reason};
+use portsentry_crowdsec::{alert_json, Ban, Lapi, LapiError, Report, Stream};
+use serde::{Deserialize, Serialize};
+
+use crate::blocklist::{unix_now, Changes, Lasting, Request};
+use crate::config::Config;
+use crate::logging::Logger;
+use crate::pipeline::{lock, Pipeline};
+use crate::store::Record;
+
+/// The scan text of a block that came from the LAPI starts with this.
+pub const FROM_LAPI: &str = "crowdsec ";
+/// The longest wait between tries while the LAPI does not answer.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Each HTTP call gives up after this (a 100 000-decision stream takes about 2 s).
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Alerts per `POST /v1/alerts`.
+const PUSH_BATCH: usize = 200;
+/// Bad decisions logged one by one per pull; the rest are counted.
+const BAD_SHOWN: usize = 3;
+
+/// Whether a stored block came from the LAPI.
+pub fn from_lapi(r: &Record) -> bool {
+    r.scan.starts_with(FROM_LAPI)
+}
+
+/// What the status file says (and `portsentry status` shows).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    pub url: String,
+    pub pull: Option<Side>,
+    pub push: Option<Side>,
+}
+
+/// One side's health.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Side {
+    /// The last call succeeded.
+    pub ok: bool,
+    /// Unix time of the last successful call.
+    pub last_ok: Option<u64>,
+    /// Why the last call failed.
+    pub error: Option<String>,
+    /// Pull: decisions applied in all; push: alerts accepted in all.
+    pub done: u64,
+    /// Push: our blocks not yet acknowledged.
+    pub pending: u64,
+}
+
+/// The status file beside the store.
+pub fn status_path(store: &Path) -> PathBuf {
+    let mut s = store.as_os_str().to_owned();
+    s.push(".crowdsec");
+    PathBuf::from(s)
+}
+
+fn mark_path(store: &Path) -> PathBuf {
+    let mut s = store.as_os_str().to_owned();
+    s.push(".crowdsec-pushed");
+    PathBuf::from(s)
+}
+
+/// Reads the status file the daemon writes, if there is one.
+pub fn read_status(store: &Path) -> Option<Status> {
+    let data = crate::fsutil::read_regular(&status_path(store)).ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+/// The running share threads; they stop when this is dropped.
+pub struct Share {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Shared between the two threads and the status file.
+struct State {
+    path: PathBuf,
+    status: Mutex<Status>,
+    written: Mutex<Option<Instant>>,
+}
+
+impl State {
+    fn update(&self, pull: bool, f: impl FnOnce(&mut Side)) {
+        let snapshot = {
+            let mut st = lock(&self.status);
+            let side = if pull { &mut st.pull } else { &mut st.push };
+            let s = side.get_or_insert_with(Side::default);
+            let was_ok = s.ok;
+            f(s);
+            let changed = was_ok != s.ok;
+            let mut w = lock(&self.written);
+            let due = w.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+            if !(changed || due) {
+                return;
+            }
+            *w = Some(Instant::now());
+            st.clone()
+        };
+        if let Ok(text) = serde_json::to_vec(&snapshot) {
+            let _ = crate::fsutil::atomic_write(&self.path, &text, 0o600);
+        }
+    }
+}
+
+/// Starts whichever sides the config turns on; `None` when neither is, or there is no
+/// blocklist to share (the config check requires BLOCK_BACKEND).
+pub fn start(cfg: &Config, pipe: &Arc<Pipeline>, log: &Arc<Logger>) -> Option<Share> {
+    let c = &cfg.crowdsec;
+    let url = c.url.as_deref()?;
+    if !c.enabled() {
+        return None;
+    }
+    pipe.executor().blocklist()?;
+    let agent = format!("portsentry/{}", env!("CARGO_PKG_VERSION"));
+    let lapi = match Lapi::new(url, HTTP_TIMEOUT, &agent) {
+        Ok(l) => l,
+        Err(e) => {
+            log.error(format!("adminalert: crowdsec: {e}; not sharing blocks"));
+            return None;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(State {
+        path: status_path(&cfg.block_state_file),
+        status: Mutex::new(Status {
+            url: lapi.url().to_string(),
+            ..Status::default()
+        }),
+        written: Mutex::new(None),
+    });
+    let mut sides = Vec::new();
+    if let Some(key) = &c.bouncer_key {
+        let (lapi, key, pipe, log, stop, state) = (
+            lapi.clone(),
+            key.0.clone(),
+            pipe.clone(),
+            log.clone(),
+            stop.clone(),
+            state.clone(),
+        );
+        let interval = c.poll_interval;
+        std::thread::Builder::new()
+            .name("crowdsec-pull".into())
+            .spawn(move || pull_loop(&lapi, &key, interval, &pipe, &log, &stop, &state))
+            .ok()?;
+        sides.push("pull (bouncer)");
+    }
+    if let (Some(id), Some(pw)) = (&c.machine_id, &c.machine_password) {
+        let watcher = Watcher {
+            lapi: lapi.clone(),
+            machine: id.clone(),
+            password: pw.0.clone(),
+            token: None,
+            mark: Mark::load(&mark_path(&cfg.block_state_file)),
+            mark_path: mark_path(&cfg.block_state_file),
+            host: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        // woken at once by each block of ours, so it is sent without waiting a poll
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        if let Some(bl) = pipe.executor().blocklist() {
+            lock(&bl).set_notify(tx);
+        }
+        let (pipe, log, stop, state) = (pipe.clone(), log.clone(), stop.clone(), state.clone());
+        let interval = c.poll_interval;
+        std::thread::Builder::new()
+            .name("crowdsec-push".into())
+            .spawn(move || push_loop(watcher, interval, &rx, &pipe, &log, &stop, &state))
+            .ok()?;
+        sides.push("push (watcher)");
+    }
+    log.notice(format!(
+        "adminalert: crowdsec: sharing blocks with the LAPI at {}: {}, every {}",
+        lapi.url(),
+        sides.join(" and "),
+        crate::config::format_duration(c.poll_interval)
+    ));
+    Some(Share { stop })
+}
+
+/// Sleeps `d`, waking early when asked to stop; false then.
+fn pause(stop: &AtomicBool, d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+    false
+}
+
+/// One line when a side stops working, one when it works again.
+struct Health {
+    side: &'static str,
+    down: bool,
+    backoff: Duration,
+}
+
+impl Health {
+    fn failed(&mut self, log: &Logger, url: &str, e: &LapiError, interval: Duration) {
+        if !self.down {
+            log.error(format!(
+                "adminalert: crowdsec: {} failed: {}; retrying, up to every {}s, until the LAPI at {url} answers",
+                self.side,
+                crate::respond::chain(e),
+                BACKOFF_MAX.as_secs()
+            ));
+            self.down = true;
+            self.backoff = interval;
+        }
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX).max(interval);
+    }
+
+    fn worked(&mut self, log: &Logger, url: &str, what: &str) {
+        if self.down {
+            log.notice(format!(
+                "adminalert: crowdsec: {} works again with the LAPI at {url}{what}",
+                self.side
+            ));
+            self.down = false;
+        }
+    }
+
+    fn wait(&self, interval: Duration) -> Duration {
+        if self.down {
+            self.backoff
+        } else {
+            interval
+        }
+    }
+}
+
+fn pull_loop(
+    lapi: &Lapi,
+    key: &str,
+    interval: Duration,
+    pipe: &Pipeline,
+    log: &Logger,
+    stop: &AtomicBool,
+    state: &State,
+) {
+    let mut startup = true;
+    let mut health = Health {
+        side: "pulling decisions",
+        down: false,
+        backoff: interval,
+    };
+    loop {
+        match lapi.stream(key, startup) {
+            Ok(stream) => {
+                log.debug(format!(
+                    "crowdsec: pulled {} new and {} deleted decisions",
+                    stream.new.len(),
+                    stream.deleted.len()
+                ));
+                let n = apply(stream, startup, pipe, log);
+                health.worked(log, lapi.url(), "");
+                startup = false;
+                state.update(true, |s| {
+                    s.ok = true;
+                    s.error = None;
+                    s.last_ok = Some(unix_now());
+                    s.done += n as u64;
+                });
+            }
+            Err(e) => {
+                health.failed(log, lapi.url(), &e, interval);
+                state.update(true, |s| {
+                    s.ok = false;
+                    s.error = Some(crate::respond::chain(&e));
+                });
+            }
+        }
+        if !pause(stop, health.wait(interval)) {
+            return;
+        }
+    }
+}
+
+/// What one answer of the stream asks for, split from the decisions themselves.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Plan {
+    /// Lift these (a deleted decision), unless we applied them after `deleted_at`.
+    lifts: Vec<(Net, u64)>,
+    /// Apply these.
+    bans: Vec<(Net, Duration, String)>,
+    /// Decisions we cannot use, one line each.
+    bad: Vec<String>,
+}
+
+/// Reads one answer (pure): deletions with the time they happened, bans with the time
+/// they have left, and what is wrong with the rest.
+fn plan(stream: Stream, now: u64) -> Plan {
+    let mut p = Plan::default();
+    for d in &stream.deleted {
+        match d.ban() {
+            Ok(Ban { net, .. }) => {
+                let ago = portsentry_crowdsec::parse_go(&d.duration)
+                    .map(|g| g.magnitude.as_secs())
+                    .unwrap_or(0);
+                p.lifts.push((net, now.saturating_sub(ago)));
+            }
+            Err(e) => p.bad.push(e.to_string()),
+        }
+    }
+    for d in &stream.new {
+        match d.ban() {
+            Ok(Ban {
+                net,
+                remaining: Some(left),
+                origin,
+                scenario,
+            }) => p
+                .bans
+                .push((net, left, format!("{FROM_LAPI}{origin} {scenario}"))),
+            // expired on the way
+            Ok(_) => {}
+            Err(e) => p.bad.push(e.to_string()),
+        }
+    }
+    p
+}
+
+/// Applies one answer through the blocklist; returns how many bans it applied.
+fn apply(stream: Stream, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
+    let Some(bl) = pipe.executor().blocklist() else {
+        return 0;
+    };
+    let now = unix_now();
+    let p = plan(stream, now);
+    for (i, why) in p.bad.iter().enumerate() {
+        if i < BAD_SHOWN {
+            log.error(format!("adminalert: crowdsec: decision not applied: {why}"));
+        }
+    }
+    if p.bad.len() > BAD_SHOWN {
+        log.error(format!(
+            "adminalert: crowdsec: {} more decisions not applied this pull",
+            p.bad.len() - BAD_SHOWN
+        ));
+    }
+    let mut ch = Changes::default();
+    let mut applied = 0;
+    {
+        let mut b = lock(&bl);
+        for (net, deleted_at) in p.lifts {
+            let lift = b.store().get(&net).is_some_and(|r| {
+                // ours stay ours; a re-applied one stays until its own deletion
+                !r.lifted && from_lapi(r) && r.last_seen < deleted_at
+            });
+            if lift {
+                match b.unblock(&net) {
+                    Ok(_) => ch.lifted.push(net.addr()),
+                    Err(errs) => {
+                        for e in errs {
+                            log.error(format!("adminalert: crowdsec: lifting {net}: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        let mut reqs = Vec::new();
+        let mut seen = HashSet::new();
+        for (net, left, scan) in p.bans {
+            if !seen.insert(net) {
+                continue;
+            }
+            let until = now + left.as_secs();
+            let skip = b.store().get(&net).is_some_and(|r| {
+                // our own block (perhaps coming back from the LAPI), or one already
+                // held at least as long
+                !r.lifted && (!from_lapi(r) || r.expires.is_none_or(|e| e >= until))
+            });
+            if skip {
+                continue;
+            }
+            reqs.push(Request {
+                net,
+                widen: false,
+                reason: Reason {
+                    protocol: String::new(),
+                    port: 0,
+                    scan,
+                },
+                duration: Lasting::Fixed(Some(left)),
+            });
+        }
+        let asked = reqs.len();
+        for r in b.block_many_shared(reqs).into_iter().flatten() {
+            applied += 1;
+            ch.added.push(r.net.addr());
+        }
+        if startup && asked > 0 {
+            log.notice(format!(
+                "adminalert: crowdsec: applied {applied} of {asked} decisions from the LAPI at start"
+            ));
+        }
+    }
+    pipe.changed(ch);
+    applied
+}
+
+/// Our blocks the LAPI has acknowledged: every one blocked before `until`, and those
+/// blocked in the second `until` itself that are listed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Mark {
+    until: u64,
+    at_until: Vec<String>,
+}
+
+impl Mark {
+    fn load(path: &Path) -> Mark {
+        crate::fsutil::read_regular(path)
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            // first start: blocks from before sharing was configured stay local
+            .unwrap_or_else(|| Mark {
+                until: unix_now(),
+                at_until: Vec::new(),
+            })
+    }
+
+    fn covers(&self, r: &Record) -> bool {
+        r.last_seen < self.until
+            || (r.last_seen == self.until && self.at_until.contains(&r.net.to_string()))
+    }
+
+    fn advance(&mut self, pushed: &[Record]) {
+        for r in pushed {
+            if r.last_seen > self.until {
+                self.until = r.last_seen;
+                self.at_until.clear();
+            }
+            if r.last_seen == self.until {
+                self.at_until.push(r.net.to_string());
+            }
+        }
+    }
+}
+
+struct Watcher {
+    lapi: Lapi,
+    machine: String,
+    password: String,
+    token: Option<String>,
+    mark: Mark,
+    mark_path: PathBuf,
+    host: String,
+}
+
+impl Watcher {
+    /// Our blocks not yet pushed, oldest first.
+    fn pending(&self, pipe: &Pipeline) -> Vec<Record> {
+        let Some(bl) = pipe.executor().blocklist() else {
+            return Vec::new();
+        };
+        let b = lock(&bl);
+        let mut out: Vec<Record> = b
+            .store()
+            .active()
+            .filter(|r| !from_lapi(r) && r.scan != "recovered from the firewall")
+            .filter(|r| !self.mark.covers(r))
+            .cloned()
+            .collect();
+        drop(b);
+        out.sort_by_key(|r| r.last_seen);
+        out
+    }
+
+    fn report(&self, r: &Record, now: u64) -> Report {
+        Report {
+            net: r.net,
+            timeout: r
+                .expires
+                .map(|e| Duration::from_secs(e.saturating_sub(now).max(1))),
+            scan: r.scan.clone(),
+            protocol: r.protocol.to_ascii_lowercase(),
+            port: r.port,
+            host: self.host.clone(),
+        }
+    }
+
+    /// Pushes one batch, logging in first or again when the token is refused.
+    fn push(&mut self, batch: &[Record]) -> Result<(), LapiError> {
+        let now = unix_now();
+        let stamp = chrono::DateTime::from_timestamp(i64::try_from(now).unwrap_or(0), 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        let alerts: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|r| alert_json(&self.report(r, now), &stamp))
+            .collect();
+        for attempt in 0..2 {
+            let token = match &self.token {
+                Some(t) => t.clone(),
+                None => {
+                    let t = self.lapi.login(&self.machine, &self.password)?;
+                    self.token = Some(t.clone());
+                    t
+                }
+            };
+            match self.lapi.push(&token, &alerts) {
+                Ok(_) => return Ok(()),
+                // an expired token, or the LAPI restarted with a new secret
+                Err(e) if e.is_refused() && attempt == 0 => self.token = None,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits `d` or until a block of ours is made; false when asked to stop.
+fn wait_or_woken(stop: &AtomicBool, rx: &Receiver<()>, d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            Ok(()) => return true,
+            Err(RecvTimeoutError::Timeout) => {}
+            // the blocklist is gone: poll
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(left.min(Duration::from_millis(100)))
+            }
+        }
+    }
+    false
+}
+
+fn push_loop(
+    mut w: Watcher,
+    interval: Duration,
+    rx: &Receiver<()>,
+    pipe: &Pipeline,
+    log: &Logger,
+    stop: &AtomicBool,
+    state: &State,
+) {
+    let mut health = Health {
+        side: "pushing our blocks",
+        down: false,
+        backoff: interval,
+    };
+    loop {
+        let pending = w.pending(pipe);
+        let mut pushed = 0u64;
+        let mut failure = None;
+        for batch in pending.chunks(PUSH_BATCH) {
+            match w.push(batch) {
+                Ok(()) => {
+                    w.mark.advance(batch);
+                    if let Ok(text) = serde_json::to_vec(&w.mark) {
+                        let _ = crate::fsutil::atomic_write(&w.mark_path, &text, 0o600);
+                    }
+                    pushed += batch.len() as u64;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let left = pending.len() as u64 - pushed;
+        match failure {
+            None => {
+                let what = if pushed > 0 {
+                    format!("; {pushed} blocks pushed")
+                } else {
+                    String::new()
+                };
+                health.worked(log, w.lapi.url(), &what);
+                state.update(false, |s| {
+                    s.ok = true;
+                    s.error = None;
+                    s.last_ok = Some(unix_now());
+                    s.done += pushed;
+                    s.pending = left;
+                });
+            }
+            Some(e) => {
+                health.failed(log, w.lapi.url(), &e, interval);
+                state.update(false, |s| {
+                    s.ok = false;
+                    s.error = Some(crate::respond::chain(&e));
+                    s.done += pushed;
+                    s.pending = left;
+                });
+            }
+        }
+        // while the LAPI is away, wake-ups do not shorten the pause
+        let more = if health.down {
+            pause(stop, health.wait(interval))
+        } else {
+            wait_or_woken(stop, rx, interval)
+        };
+        if !more {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portsentry_crowdsec::Decision;
+
+    fn d(id: i64, duration: &str, scope: &str, value: &str, kind: &str) -> Decision {
+        Decision {
+            id,
+            duration: duration.into(),
+            origin: "cscli".into(),
+            scenario: "manual 'ban' from 'x'".into(),
+            scope: scope.into(),
+            kind: kind.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn a_stream_becomes_a_plan() {
+        let s = Stream {
+            new: vec![
+                d(1, "29s", "Ip", "198.18.5.5", "ban"),
+                d(2, "1h", "Range", "198.18.9.0/24", "ban"),
+                d(3, "-1s", "Ip", "198.18.5.6", "ban"),
+                d(4, "1h", "Ip", "198.18.5.7", "captcha"),
+                d(5, "1h", "Ip", "garbage", "ban"),
+            ],
+            deleted: vec![d(6, "-2.5s", "Ip", "198.18.5.8", "ban")],
+        };
+        let p = plan(s, 1000);
+        assert_eq!(p.lifts, vec![("198.18.5.8".parse().unwrap(), 998)]);
+        assert_eq!(p.bans.len(), 2);
+        assert_eq!(p.bans[0].1, Duration::from_secs(29));
+        assert_eq!(p.bans[0].2, "crowdsec cscli manual 'ban' from 'x'");
+        assert_eq!(p.bans[1].0.to_string(), "198.18.9.0/24");
+        assert_eq!(p.bad.len(), 2, "{:?}", p.bad);
+    }
+
+    #[test]
+    fn the_push_mark_covers_what_was_acknowledged() {
+        let rec = |net: &str, t: u64| Record {
+            net: net.parse().unwrap(),
+            backends: vec![],
+            first_seen: t,
+            last_seen: t,
+            hits: 1,
+            protocol: "TCP".into(),
+            port: 1,
+            scan: "TCP SYN/Normal scan".into(),
+            expires: None,
+            offences: 1,
+            lifted: false,
+        };
+        let mut m = Mark {
+            until: 100,
+            at_until: vec![],
+        };
+        assert!(m.covers(&rec("198.18.0.1", 99)));
+        assert!(!m.covers(&rec("198.18.0.1", 100)));
+        m.advance(&[rec("198.18.0.1", 100), rec("198.18.0.2", 101)]);
+        assert_eq!(m.until, 101);
+        assert!(m.covers(&rec("198.18.0.1", 100)));
+        assert!(m.covers(&rec("198.18.0.2", 101)));
+        assert!(!m.covers(&rec("198.18.0.3", 101)));
+        assert!(!m.covers(&rec("198.18.0.4", 102)));
+    }
+}

@@ -1,0 +1,484 @@
+//! Issue #18: blocks shared through a real CrowdSec LAPI (Debian's crowdsec 1.4.6, run
+//! by `tests/crowdsec/lapi` inside a namespace the test made), never a mock.
+//!
+//! Topology: the usual bed (scanner 198.18.0.1, host A 198.18.0.2), a second bed for
+//! host B (its own scanner namespace unused), and a veth pair between A (198.19.1.1) and
+//! B (198.19.1.2). The LAPI listens in A on 198.19.1.1:8080; both daemons share it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::netns::*;
+use crate::util::is_root;
+
+const LAPI_ADDR: &str = "198.19.1.1";
+const B_ADDR: &str = "198.19.1.2";
+
+fn lapi_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crowdsec/lapi")
+}
+
+/// Root and crowdsec present, or the reason printed.
+fn can_run(test: &str) -> bool {
+    if !is_root(test) {
+        return false;
+    }
+    let found = ["crowdsec", "cscli"].iter().all(|b| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !found {
+        eprintln!("SKIP {test}: crowdsec/cscli not installed (.ci/deps installs them)");
+    }
+    found
+}
+
+/// A LAPI in namespace `ns`; stopped (by pid) on drop.
+struct Lapi {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Lapi {
+    fn start(ns: &str, listen: &str) -> Lapi {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Command::new(lapi_script())
+            .arg("start")
+            .arg(dir.path())
+            .args([ns, listen])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "lapi start: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Lapi {
+            url: format!("http://{listen}"),
+            dir,
+        }
+    }
+
+    fn stop(&self) {
+        let _ = Command::new(lapi_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+
+    fn restart(&self, ns: &str, listen: &str) {
+        let o = Command::new(lapi_script())
+            .arg("start")
+            .arg(self.dir.path())
+            .args([ns, listen])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    fn cscli(&self, args: &[&str]) -> String {
+        let o = Command::new(lapi_script())
+            .arg("cscli")
+            .arg(self.dir.path())
+            .arg("--error")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "cscli {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    fn bouncer(&self, name: &str) -> String {
+        self.cscli(&["bouncers", "add", name, "-o", "raw"])
+            .trim()
+            .to_string()
+    }
+
+    fn machine(&self, name: &str, password: &str) {
+        let f = self.dir.path().join(format!("{name}.yaml"));
+        self.cscli(&[
+            "machines",
+            "add",
+            name,
+            "--password",
+            password,
+            "-f",
+            f.to_str().unwrap(),
+        ]);
+    }
+
+    /// Every decision the LAPI holds for `value`, any origin.
+    fn decisions_for(&self, value: &str) -> Vec<serde_json::Value> {
+        let out = self.cscli(&["decisions", "list", "-a", "-i", value, "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
+        let mut all = Vec::new();
+        for alert in v.as_array().into_iter().flatten() {
+            for d in alert["decisions"].as_array().into_iter().flatten() {
+                all.push(d.clone());
+            }
+        }
+        all
+    }
+}
+
+impl Drop for Lapi {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A veth pair between the two beds' target namespaces.
+fn link(a: &Bed, b: &Bed) {
+    let id = a.target_if.trim_start_matches("vb");
+    let (x, y) = (format!("cx{id}"), format!("cy{id}"));
+    let run = |args: &[&str]| {
+        let o = Command::new("ip").args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&[
+        "link", "add", &x, "netns", &a.target, "type", "veth", "peer", "name", &y, "netns",
+        &b.target,
+    ]);
+    run(&[
+        "-n",
+        &a.target,
+        "addr",
+        "add",
+        &format!("{LAPI_ADDR}/30"),
+        "dev",
+        &x,
+    ]);
+    run(&[
+        "-n",
+        &b.target,
+        "addr",
+        "add",
+        &format!("{B_ADDR}/30"),
+        "dev",
+        &y,
+    ]);
+    run(&["-n", &a.target, "link", "set", &x, "up"]);
+    run(&["-n", &b.target, "link", "set", &y, "up"]);
+}
+
+/// The IPv4 set's elements in namespace `ns`: (address, timeout left in s).
+fn set4(ns: &str) -> Vec<(String, Option<u64>)> {
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "-j",
+            "list",
+            "set",
+            "inet",
+            "portsentry",
+            "blocked4",
+        ])
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let mut out = Vec::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        for e in item["set"]["elem"].as_array().into_iter().flatten() {
+            match e {
+                serde_json::Value::String(s) => out.push((s.clone(), None)),
+                obj => out.push((
+                    obj["elem"]["val"].as_str().unwrap_or_default().to_string(),
+                    obj["elem"]["expires"].as_u64(),
+                )),
+            }
+        }
+    }
+    out
+}
+
+fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not within {limit:?}\n{}",
+            threads()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every portsentry thread's name and where it waits, for a failure message.
+fn threads() -> String {
+    let mut out = String::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
+        if !exe.to_string_lossy().ends_with("/portsentry") {
+            continue;
+        }
+        for t in std::fs::read_dir(p.path().join("task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let r = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap_or_default();
+            out.push_str(&format!(
+                "{:?} {} {} [{}]\n",
+                p.file_name(),
+                r("comm").trim(),
+                r("wchan"),
+                r("syscall").trim()
+            ));
+        }
+    }
+    out
+}
+
+fn conf(dir: &Path, name: &str, url: &str, extra: &str) -> String {
+    std::fs::create_dir_all(dir.join(name)).unwrap();
+    config(
+        &dir.join(name),
+        &format!(
+            "TCP_PORTS=\"1,11\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"nft\"\nBLOCK_TIMEOUT=\"1h\"\nBLOCK_STATE_FILE=\"{}/{name}/blocks\"\nCROWDSEC_LAPI_URL=\"{url}\"\nCROWDSEC_POLL_INTERVAL=\"1s\"\n{extra}",
+            dir.display()
+        ),
+    )
+}
+
+/// Scenarios 1, 2, 4, 5 and 6 of issue #18, with one LAPI and two hosts.
+#[test]
+fn two_hosts_share_blocks_through_a_real_lapi() {
+    if !can_run("two_hosts_share_blocks_through_a_real_lapi") {
+        return;
+    }
+    let a = Bed::new();
+    let b = Bed::new();
+    link(&a, &b);
+    let lapi = Lapi::start(&a.target, &format!("{LAPI_ADDR}:8080"));
+    let key_a = lapi.bouncer("host-a");
+    let key_b = lapi.bouncer("host-b");
+    lapi.machine("host-a", "pw-a-123456");
+    lapi.machine("host-b", "pw-b-123456");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = conf(
+        dir.path(),
+        "a",
+        &lapi.url,
+        &format!("CROWDSEC_BOUNCER_KEY=\"{key_a}\"\nCROWDSEC_MACHINE_ID=\"host-a\"\nCROWDSEC_MACHINE_PASSWORD=\"pw-a-123456\"\nIGNORE_FILE=\"{}/a-ignore\"\n", dir.path().display()),
+    );
+    // the fleet's own link is never blocked on A (B's address gets a decision below)
+    std::fs::write(dir.path().join("a-ignore"), "198.19.1.0/30\n").unwrap();
+    std::fs::write(dir.path().join("b-ignore"), "198.18.44.0/24\n").unwrap();
+    let cb = conf(
+        dir.path(),
+        "b",
+        &lapi.url,
+        &format!(
+            "CROWDSEC_BOUNCER_KEY=\"{key_b}\"\nCROWDSEC_MACHINE_ID=\"host-b\"\nCROWDSEC_MACHINE_PASSWORD=\"pw-b-123456\"\nIGNORE_FILE=\"{}/b-ignore\"\n",
+            dir.path().display()
+        ),
+    );
+    let da = a.daemon(&["-c", &ca]);
+    let db = b.daemon(&["-c", &cb]);
+    for d in [&da, &db] {
+        assert!(
+            d.snapshot().iter().any(|l| l.starts_with(
+                "adminalert: crowdsec: sharing blocks with the LAPI at http://198.19.1.1:8080: pull (bouncer) and push (watcher), every 1s"
+            )),
+            "{:?}",
+            d.snapshot()
+        );
+    }
+
+    // (1) a scan against A puts the scanner into B's kernel set
+    a.nmap(&["-sS", "-p", "1", TARGET4]);
+    let scanned = Instant::now();
+    da.expect_scans(1);
+    wait_until("scanner in A's set", Duration::from_secs(5), || {
+        set4(&a.target).iter().any(|e| e.0 == SCANNER4)
+    });
+    let took = wait_until("scanner in B's set", Duration::from_secs(5), || {
+        set4(&b.target).iter().any(|e| e.0 == SCANNER4)
+    });
+    eprintln!(
+        "propagation A -> LAPI -> B: {:?} after A's block, {:?} after the scan",
+        took,
+        scanned.elapsed()
+    );
+    // the LAPI holds exactly one decision for it, ours
+    let ds = lapi.decisions_for(SCANNER4);
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    assert_eq!(ds[0]["origin"], "portsentry");
+    assert_eq!(ds[0]["scenario"], "portsentry/tcp-syn-normal-scan");
+    // B lists it with its origin; A's own block coming back is not applied twice
+    let list_b = Command::new("ip")
+        .args(["netns", "exec", &b.target])
+        .arg(crate::util::bin())
+        .args(["-c", &cb, "list", "--json"])
+        .output()
+        .unwrap();
+    let rec: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&list_b.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["net"], SCANNER4);
+    assert_eq!(rec["origin"], "crowdsec");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lapi.decisions_for(SCANNER4).len(), 1, "pushed twice");
+
+    // (2) an admin's decision reaches both kernels with its time; deleting it lifts it
+    lapi.cscli(&["decisions", "add", "-i", "198.18.50.5", "-d", "30s"]);
+    wait_until("cscli decision in B", Duration::from_secs(3), || {
+        set4(&b.target).iter().any(|e| e.0 == "198.18.50.5")
+    });
+    let el = set4(&b.target)
+        .into_iter()
+        .find(|e| e.0 == "198.18.50.5")
+        .unwrap();
+    assert!(el.1.is_some_and(|t| t <= 30), "{el:?}");
+    lapi.cscli(&["decisions", "delete", "-i", "198.18.50.5"]);
+    let lifted = wait_until(
+        "deleted decision lifted in B",
+        Duration::from_secs(3),
+        || !set4(&b.target).iter().any(|e| e.0 == "198.18.50.5"),
+    );
+    eprintln!("deletion lifted after {lifted:?}");
+
+    // (5) decisions for B's own address or an ignored one are never applied
+    lapi.cscli(&["decisions", "add", "-i", B_ADDR, "-d", "1h"]);
+    lapi.cscli(&["decisions", "add", "-i", "198.18.44.9", "-d", "1h"]);
+    lapi.cscli(&["decisions", "add", "-i", "198.18.50.6", "-d", "1h"]);
+    wait_until("a later decision in B", Duration::from_secs(3), || {
+        set4(&b.target).iter().any(|e| e.0 == "198.18.50.6")
+    });
+    let held = set4(&b.target);
+    assert!(
+        !held.iter().any(|e| e.0 == B_ADDR || e.0 == "198.18.44.9"),
+        "{held:?}"
+    );
+    for (ip, why) in [
+        (B_ADDR, "it is an address of this host"),
+        ("198.18.44.9", "it is in the ignore file"),
+    ] {
+        assert!(
+            db.has_line(&format!("attackalert: Host {ip} not blocked: {why}")),
+            "{:?}",
+            db.snapshot()
+        );
+    }
+
+    // (4) the LAPI goes away: no crash, one line; blocks made meanwhile are pushed once
+    // it is back, none twice
+    lapi.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    let lines = da.snapshot();
+    let gone: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("adminalert: crowdsec: pulling decisions failed"))
+        .collect();
+    assert_eq!(gone.len(), 1, "{lines:?}");
+    lapi.restart(&a.target, &format!("{LAPI_ADDR}:8080"));
+    // a block made while it was away: host A blocks a manual address
+    let o = Command::new("ip")
+        .args(["netns", "exec", &a.target])
+        .arg(crate::util::bin())
+        .args(["-c", &ca, "block", "198.18.60.7", "--for", "1h"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_until(
+        "the block made meanwhile reaches B",
+        Duration::from_secs(40),
+        || set4(&b.target).iter().any(|e| e.0 == "198.18.60.7"),
+    );
+    assert!(
+        da.snapshot()
+            .iter()
+            .any(|l| l.starts_with("adminalert: crowdsec: pulling decisions works again")),
+        "{:?}",
+        da.snapshot()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lapi.decisions_for("198.18.60.7").len(), 1);
+    assert_eq!(lapi.decisions_for(SCANNER4).len(), 1);
+    for d in [&da, &db] {
+        assert!(
+            Path::new(&format!("/proc/{}", d.pid())).exists(),
+            "a daemon died"
+        );
+    }
+}
+
+/// Scenario 6: a wrong key or garbage from the "LAPI" is a clear error and applies
+/// nothing.
+#[test]
+fn a_wrong_key_or_garbage_applies_nothing() {
+    if !can_run("a_wrong_key_or_garbage_applies_nothing") {
+        return;
+    }
+    let a = Bed::new();
+    let lapi = Lapi::start(&a.target, "127.0.0.1:8081");
+    lapi.cscli(&["decisions", "add", "-i", "198.18.50.9", "-d", "1h"]);
+    let dir = tempfile::tempdir().unwrap();
+    let c = conf(
+        dir.path(),
+        "a",
+        &lapi.url,
+        "CROWDSEC_BOUNCER_KEY=\"not-a-key\"\n",
+    );
+    let d = a.daemon(&["-c", &c]);
+    d.wait_for("the refusal", Duration::from_secs(5), |l| {
+        l.iter().any(|x| {
+            x.starts_with("adminalert: crowdsec: pulling decisions failed: decisions stream http://127.0.0.1:8081/v1/decisions/stream: refused (403): {\"message\":\"access forbidden\"}")
+        })
+    });
+    assert!(set4(&a.target).is_empty());
+    drop(d);
+    // something that answers HTTP with garbage
+    let junk = Command::new("ip")
+        .args(["netns", "exec", &a.target, "python3", "-c"])
+        .arg("import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n    def do_GET(s):\n        s.send_response(200); s.end_headers(); s.wfile.write(b'{\"new\": [{\"oops\"')\n    def log_message(s, *a): pass\nh.HTTPServer(('127.0.0.1', 8082), H).serve_forever()\n")
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _junk = Kill(junk);
+    std::thread::sleep(Duration::from_millis(300));
+    let c = conf(
+        dir.path(),
+        "g",
+        "http://127.0.0.1:8082",
+        "CROWDSEC_BOUNCER_KEY=\"k\"\n",
+    );
+    let d = a.daemon(&["-c", &c]);
+    d.wait_for("the garbage", Duration::from_secs(5), |l| {
+        l.iter().any(|x| {
+            x.starts_with("adminalert: crowdsec: pulling decisions failed: decisions stream http://127.0.0.1:8082/v1/decisions/stream: the answer is not the LAPI's JSON")
+        })
+    });
+    assert!(set4(&a.target).is_empty());
+}
