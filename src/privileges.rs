@@ -29,6 +29,7 @@ pub enum Cap {
 
 impl Cap {
     /// The kernel's number for it (<linux/capability.h>).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn number(self) -> u32 {
         match self {
             Cap::BindService => 10,
