@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portsentry_blocker::{Net, Reason};
-use portsentry_crowdsec::{alert_json, Ban, Lapi, LapiError, Report, Stream};
+#[cfg(test)]
+use portsentry_crowdsec::Stream;
+use portsentry_crowdsec::{alert_json, Ban, Decision, Lapi, LapiError, Report};
 use serde::{Deserialize, Serialize};
 
 use crate::blocklist::{unix_now, Changes, Lasting, Request};
@@ -37,6 +39,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alerts per `POST /v1/alerts`.
 const PUSH_BATCH: usize = 200;
+/// Decisions applied per blocklist call.
+const APPLY_SLICE: usize = 16_384;
 /// Bad decisions logged one by one per pull; the rest are counted.
 const BAD_SHOWN: usize = 3;
 
@@ -275,14 +279,29 @@ fn pull_loop(
         backoff: interval,
     };
     loop {
-        match lapi.stream(key, startup) {
-            Ok(stream) => {
-                log.debug(format!(
-                    "crowdsec: pulled {} new and {} deleted decisions",
-                    stream.new.len(),
-                    stream.deleted.len()
-                ));
-                let n = apply(stream, startup, pipe, log);
+        let t = Instant::now();
+        let now = unix_now();
+        let mut plan = Plan::default();
+        let (mut new, mut deleted) = (0usize, 0usize);
+        let got = lapi.stream_each(key, startup, |del, d| {
+            if del {
+                deleted += 1;
+            } else {
+                new += 1;
+            }
+            plan.take(del, &d, now);
+        });
+        match got {
+            Ok(()) => {
+                let pulled = t.elapsed();
+                let n = apply(plan, startup, pipe, log);
+                if new + deleted > 0 {
+                    log.debug(format!(
+                        "crowdsec: pulled {new} new and {deleted} deleted decisions in {} ms, applied in {} ms",
+                        pulled.as_millis(),
+                        (t.elapsed() - pulled).as_millis()
+                    ));
+                }
                 health.worked(log, lapi.url(), "");
                 startup = false;
                 state.update(true, |s| {
@@ -313,59 +332,71 @@ struct Plan {
     lifts: Vec<(Net, u64)>,
     /// Apply these.
     bans: Vec<(Net, Duration, String)>,
-    /// Decisions we cannot use, one line each.
+    /// Decisions we cannot use: the first few, and how many in all.
     bad: Vec<String>,
+    bad_count: usize,
 }
 
-/// Reads one answer (pure): deletions with the time they happened, bans with the time
-/// they have left, and what is wrong with the rest.
-fn plan(stream: Stream, now: u64) -> Plan {
-    let mut p = Plan::default();
-    for d in &stream.deleted {
-        match d.ban() {
-            Ok(Ban { net, .. }) => {
+impl Plan {
+    /// Takes one decision of an answer (pure): a deletion with the time it happened, a
+    /// ban with the time it has left, or what is wrong with it.
+    fn take(&mut self, deleted: bool, d: &Decision, now: u64) {
+        match (deleted, d.ban()) {
+            (true, Ok(Ban { net, .. })) => {
                 let ago = portsentry_crowdsec::parse_go(&d.duration)
                     .map(|g| g.magnitude.as_secs())
                     .unwrap_or(0);
-                p.lifts.push((net, now.saturating_sub(ago)));
+                self.lifts.push((net, now.saturating_sub(ago)));
             }
-            Err(e) => p.bad.push(e.to_string()),
-        }
-    }
-    for d in &stream.new {
-        match d.ban() {
-            Ok(Ban {
-                net,
-                remaining: Some(left),
-                origin,
-                scenario,
-            }) => p
+            (
+                false,
+                Ok(Ban {
+                    net,
+                    remaining: Some(left),
+                    origin,
+                    scenario,
+                }),
+            ) => self
                 .bans
                 .push((net, left, format!("{FROM_LAPI}{origin} {scenario}"))),
             // expired on the way
-            Ok(_) => {}
-            Err(e) => p.bad.push(e.to_string()),
+            (false, Ok(_)) => {}
+            (_, Err(e)) => {
+                if self.bad.len() < BAD_SHOWN {
+                    self.bad.push(e.to_string());
+                }
+                self.bad_count += 1;
+            }
         }
+    }
+}
+
+/// Reads one whole answer (tests).
+#[cfg(test)]
+fn plan(stream: Stream, now: u64) -> Plan {
+    let mut p = Plan::default();
+    for d in &stream.deleted {
+        p.take(true, d, now);
+    }
+    for d in &stream.new {
+        p.take(false, d, now);
     }
     p
 }
 
 /// Applies one answer through the blocklist; returns how many bans it applied.
-fn apply(stream: Stream, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
+fn apply(p: Plan, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
     let Some(bl) = pipe.executor().blocklist() else {
         return 0;
     };
     let now = unix_now();
-    let p = plan(stream, now);
-    for (i, why) in p.bad.iter().enumerate() {
-        if i < BAD_SHOWN {
-            log.error(format!("adminalert: crowdsec: decision not applied: {why}"));
-        }
+    for why in &p.bad {
+        log.error(format!("adminalert: crowdsec: decision not applied: {why}"));
     }
-    if p.bad.len() > BAD_SHOWN {
+    if p.bad_count > p.bad.len() {
         log.error(format!(
             "adminalert: crowdsec: {} more decisions not applied this pull",
-            p.bad.len() - BAD_SHOWN
+            p.bad_count - p.bad.len()
         ));
     }
     let mut ch = Changes::default();
@@ -415,9 +446,15 @@ fn apply(stream: Stream, startup: bool, pipe: &Pipeline, log: &Logger) -> usize 
             });
         }
         let asked = reqs.len();
-        for r in b.block_many_shared(reqs).into_iter().flatten() {
-            applied += 1;
-            ch.added.push(r.net.addr());
+        // in slices, so a start with 100 000 decisions does not hold every intermediate
+        // copy at once (each slice is still one batch per backend)
+        let mut reqs = reqs.into_iter().peekable();
+        while reqs.peek().is_some() {
+            let slice: Vec<Request> = reqs.by_ref().take(APPLY_SLICE).collect();
+            for r in b.block_many_shared(slice).into_iter().flatten() {
+                applied += 1;
+                ch.added.push(r.net.addr());
+            }
         }
         if startup && asked > 0 {
             log.notice(format!(
@@ -634,7 +671,6 @@ fn push_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portsentry_crowdsec::Decision;
 
     fn d(id: i64, duration: &str, scope: &str, value: &str, kind: &str) -> Decision {
         Decision {
@@ -667,6 +703,7 @@ mod tests {
         assert_eq!(p.bans[0].2, "crowdsec cscli manual 'ban' from 'x'");
         assert_eq!(p.bans[1].0.to_string(), "198.18.9.0/24");
         assert_eq!(p.bad.len(), 2, "{:?}", p.bad);
+        assert_eq!(p.bad_count, 2);
     }
 
     #[test]

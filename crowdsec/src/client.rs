@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::decision::Stream;
+use crate::decision::{Decision, Stream};
 
 /// The most a stream answer may hold: 100 000 decisions are about 15 MB.
 const STREAM_LIMIT: u64 = 512 * 1024 * 1024;
@@ -125,9 +125,29 @@ impl Lapi {
 
     /// `GET /v1/decisions/stream` (`startup=true` for everything active).
     pub fn stream(&self, key: &str, startup: bool) -> Result<Stream, LapiError> {
+        let mut s = Stream::default();
+        self.stream_each(key, startup, |deleted, d| {
+            if deleted {
+                s.deleted.push(d)
+            } else {
+                s.new.push(d)
+            }
+        })?;
+        Ok(s)
+    }
+
+    /// The stream, each decision handed to `each` (`true` for a deleted one) as it is
+    /// read: a 100 000-decision answer is never held whole. On an error some decisions
+    /// may already have been handed over.
+    pub fn stream_each(
+        &self,
+        key: &str,
+        startup: bool,
+        mut each: impl FnMut(bool, Decision),
+    ) -> Result<(), LapiError> {
         const WHAT: &str = "decisions stream";
         let url = format!("{}/v1/decisions/stream", self.base);
-        let resp = self
+        let mut resp = self
             .agent
             .get(&url)
             .query("startup", if startup { "true" } else { "false" })
@@ -138,12 +158,21 @@ impl Lapi {
                 url: url.clone(),
                 source,
             })?;
-        let body = Self::body(WHAT, &url, resp, 200, STREAM_LIMIT)?;
-        serde_json::from_slice(&body).map_err(|e| LapiError::Body {
-            what: WHAT,
-            url,
-            why: e.to_string(),
-        })
+        if resp.status().as_u16() != 200 {
+            return Self::body(WHAT, &url, resp, 200, SMALL_LIMIT).map(|_| ());
+        }
+        let reader = std::io::BufReader::with_capacity(
+            64 * 1024,
+            resp.body_mut().with_config().limit(STREAM_LIMIT).reader(),
+        );
+        let mut de = serde_json::Deserializer::from_reader(reader);
+        serde::de::DeserializeSeed::deserialize(crate::decision::StreamSeed(&mut each), &mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| LapiError::Body {
+                what: WHAT,
+                url,
+                why: e.to_string(),
+            })
     }
 
     /// `POST /v1/watchers/login`: a token for [`Lapi::push`] (valid one hour).

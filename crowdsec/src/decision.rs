@@ -42,6 +42,77 @@ fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Decision>
     Ok(Option::<Vec<Decision>>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Reads a stream answer, handing each decision to a callback (`true` for `deleted`)
+/// instead of collecting them; `null` lists are empty, unknown keys skipped.
+pub(crate) struct StreamSeed<'a, F>(pub &'a mut F);
+
+impl<'de, F: FnMut(bool, Decision)> serde::de::DeserializeSeed<'de> for StreamSeed<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(bool, Decision)> serde::de::Visitor<'de> for StreamSeed<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with \"new\" and \"deleted\"")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "new" => map.next_value_seed(ListSeed(&mut *self.0, false))?,
+                "deleted" => map.next_value_seed(ListSeed(&mut *self.0, true))?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One list of a stream answer: `null` or an array of decisions.
+struct ListSeed<'a, F>(&'a mut F, bool);
+
+impl<'de, F: FnMut(bool, Decision)> serde::de::DeserializeSeed<'de> for ListSeed<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, F: FnMut(bool, Decision)> serde::de::Visitor<'de> for ListSeed<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("null or an array of decisions")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(d) = seq.next_element::<Decision>()? {
+            (self.0)(self.1, d);
+        }
+        Ok(())
+    }
+}
+
 /// A ban of `net`: what the bouncer side applies or lifts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ban {
@@ -141,6 +212,19 @@ mod tests {
         assert_eq!(empty, Stream::default());
         let filtered: Stream = serde_json::from_str(r#"{"new":[],"deleted":[]}"#).unwrap();
         assert_eq!(filtered, Stream::default());
+    }
+
+    #[test]
+    fn the_stream_is_read_one_decision_at_a_time() {
+        let text = r#"{"deleted":[{"duration":"-1s","id":7,"origin":"o","scenario":"s","scope":"Ip","type":"ban","value":"198.18.0.7"}],"extra":{"x":[1,2]},"new":null}"#;
+        let mut got = Vec::new();
+        let mut each = |deleted: bool, d: Decision| got.push((deleted, d.id));
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde::de::DeserializeSeed::deserialize(StreamSeed(&mut each), &mut de).unwrap();
+        assert_eq!(got, vec![(true, 7)]);
+        let mut none = |_: bool, _: Decision| panic!("no decision expected");
+        let mut de = serde_json::Deserializer::from_str(r#"{"new":[{"oops"#);
+        assert!(serde::de::DeserializeSeed::deserialize(StreamSeed(&mut none), &mut de).is_err());
     }
 
     #[test]

@@ -534,12 +534,21 @@ impl Blocklist {
         // The kernel first (time to block matters), the store right after, before any
         // block is reported. A crash in between is healed by `adopt` at the next start.
         let targets: Vec<Target> = todo.iter().map(|t| t.1.clone()).collect();
+        // None of them held now (no active record, never applied): backends may add
+        // without refreshing, which is far cheaper for a large batch.
+        let all_new = todo
+            .iter()
+            .all(|t| t.2.as_ref().is_none_or(|r| r.lifted) && !self.applied.contains_key(&t.1.net));
         let mut held: Vec<Vec<&'static str>> = vec![Vec::new(); targets.len()];
         let mut errors: Vec<Vec<String>> = vec![Vec::new(); targets.len()];
         if !targets.is_empty() {
             for bi in 0..self.backends.len() {
                 let name = self.backends[bi].name();
-                let res = self.backends[bi].block_many(&targets);
+                let res = if all_new {
+                    self.backends[bi].add_many(&targets)
+                } else {
+                    self.backends[bi].block_many(&targets)
+                };
                 match res {
                     Ok(()) => held.iter_mut().for_each(|h| h.push(name)),
                     // One at a time, to know which ones the backend refuses.
@@ -610,11 +619,14 @@ impl Blocklist {
                 Some(d) => format!("for {}", format_duration(d)),
                 None => "permanently".to_string(),
             };
-            self.log.notice(Line::BlockedVia {
-                ip: &t.net.to_string(),
-                how: &held[k].join(","),
-                until: &until,
-            });
+            // decisions from elsewhere are summed up by their source, not one line each
+            if rated {
+                self.log.notice(Line::BlockedVia {
+                    ip: &t.net.to_string(),
+                    how: &held[k].join(","),
+                    until: &until,
+                });
+            }
             if rated {
                 if let Some(tx) = &self.notify {
                     let _ = tx.try_send(());

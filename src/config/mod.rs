@@ -1446,7 +1446,7 @@ mod crowdsec_tests {
 
     #[test]
     fn either_side_alone_or_both() {
-        let base = "TCP_PORTS=\"1\"\nCROWDSEC_LAPI_URL=\"http://198.18.77.2:8080\"\n";
+        let base = "TCP_PORTS=\"1\"\nCROWDSEC_LAPI_URL=\"http://198.18.77.2:8080\"\nBLOCK_BACKEND=\"hosts-deny\"\n";
         let c = parse(&format!("{base}CROWDSEC_BOUNCER_KEY=\"abc\"\n")).unwrap();
         assert_eq!(c.crowdsec.bouncer_key, Some(Secret("abc".into())));
         assert!(c.crowdsec.machine_id.is_none());
@@ -1489,6 +1489,11 @@ mod crowdsec_tests {
                 "TCP_PORTS=\"1\"\nCROWDSEC_POLL_INTERVAL=\"0\"\n",
                 "c.conf:2: CROWDSEC_POLL_INTERVAL",
                 "longer than 0",
+            ),
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_LAPI_URL=\"http://h:1\"\nCROWDSEC_BOUNCER_KEY=\"k\"\n",
+                "c.conf:2: CROWDSEC_LAPI_URL",
+                "needs BLOCK_BACKEND",
             ),
             (
                 "TCP_PORTS=\"1\"\nCROWDSEC_BOUNCER_KEY_FILE=\"/nonexistent/key\"\n",

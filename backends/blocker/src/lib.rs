@@ -303,6 +303,12 @@ pub trait Blocker: Send {
     fn block_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
         targets.iter().try_for_each(|t| self.block(t))
     }
+    /// Blocks targets the caller knows are not held now (new blocks): a backend may skip
+    /// what [`Blocker::block_many`] does to refresh existing entries. The default is
+    /// `block_many`.
+    fn add_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
+        self.block_many(targets)
+    }
     /// Makes the backend hold exactly `targets` (start-up, reapply after a firewall reload):
     /// one transaction where the backend can, with no moment in which a held target is
     /// missing. The default blocks each target (which keeps entries not in `targets`).

@@ -37,7 +37,15 @@ pub struct Nftables {
     link: Link,
     /// Notifications of changes to our table by anyone else (tampering, `nft flush`).
     watch: Option<crate::watch::Watch>,
+    /// The watch was closed for a large batch of ours: the next look checks the table
+    /// itself, as after lost notifications.
+    watch_gap: bool,
 }
+
+/// Batches with more elements than this run with the watch closed: the kernel builds a
+/// notification for every element while anyone listens (three per refreshed element),
+/// which made applying 100 000 elements take seconds.
+const QUIET_ABOVE: usize = 1024;
 
 fn mapped(step: Step, net: Option<Net>) -> impl FnOnce(NftError) -> BlockError {
     move |e| BlockError::new(NAME, step, net, e)
@@ -65,7 +73,20 @@ impl Nftables {
             table,
             link,
             watch: crate::watch::Watch::open(),
+            watch_gap: false,
         })
+    }
+
+    /// Runs `f` with the watch closed when `elements` is large (see [`QUIET_ABOVE`]).
+    fn quietly<T>(&mut self, elements: usize, f: impl FnOnce(&mut Self) -> T) -> T {
+        if elements <= QUIET_ABOVE || self.watch.is_none() {
+            return f(self);
+        }
+        self.watch = None;
+        self.watch_gap = true;
+        let out = f(self);
+        self.watch = crate::watch::Watch::open();
+        out
     }
 
     pub fn options(&self) -> &Options {
@@ -177,6 +198,21 @@ impl Nftables {
         let mut rejected = Vec::new();
         for chunk in targets.chunks(MAX_BATCH_TARGETS) {
             let (plan, bad) = plan::plan_block(chunk);
+            rejected.extend(bad);
+            self.apply(&plan)?;
+        }
+        match rejected.first() {
+            Some(&net) => Err(NftError::NotAHost(net)),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds host targets not held yet (one add per element, no refresh), in batches of
+    /// at most [`MAX_BATCH_TARGETS`]; networks are refused as in [`Nftables::apply_block`].
+    pub fn apply_add(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        let mut rejected = Vec::new();
+        for chunk in targets.chunks(MAX_BATCH_TARGETS) {
+            let (plan, bad) = plan::plan_add(chunk);
             rejected.extend(bad);
             self.apply(&plan)?;
         }
@@ -317,13 +353,19 @@ impl Blocker for Nftables {
 
     /// One batch (one `sendmsg`) for up to [`MAX_BATCH_TARGETS`] targets.
     fn block_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
-        self.apply_block(targets)
+        self.quietly(targets.len(), |s| s.apply_block(targets))
+            .map_err(|e| block_error(e, targets))
+    }
+
+    /// One batch of plain adds: the caller knows none of them is held.
+    fn add_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
+        self.quietly(targets.len(), |s| s.apply_add(targets))
             .map_err(|e| block_error(e, targets))
     }
 
     /// One batch: flush both sets, add every target (see [`Nftables::apply_replace`]).
     fn replace_all(&mut self, targets: &[Target]) -> Result<(), BlockError> {
-        self.apply_replace(targets)
+        self.quietly(targets.len(), |s| s.apply_replace(targets))
             .map_err(|e| block_error(e, targets))
     }
 
@@ -353,19 +395,22 @@ impl Blocker for Nftables {
     fn vanished(&mut self) -> Result<bool, BlockError> {
         let own = self.link.portid();
         let table = self.opts.table.clone();
-        let seen = match &mut self.watch {
+        let mut seen = match &mut self.watch {
             Some(w) => w.look(&table, own),
             None => crate::watch::Seen::Nothing,
         };
+        if std::mem::take(&mut self.watch_gap) && seen == crate::watch::Seen::Nothing {
+            seen = crate::watch::Seen::Lost;
+        }
         match seen {
             crate::watch::Seen::Changed => return Ok(true),
-            // Notifications lost (a flood of our own): look at our chains too.
+            // Notifications lost (a flood of our own), or not listened to during a
+            // large batch: look at our table, chains and rules.
             crate::watch::Seen::Lost => {
-                for h in self.opts.wanted_hooks() {
-                    if !self.chain_exists(h).map_err(mapped(Step::List, None))? {
-                        return Ok(true);
-                    }
-                }
+                return self
+                    .check()
+                    .map(|problems| !problems.is_empty())
+                    .map_err(mapped(Step::List, None));
             }
             crate::watch::Seen::Nothing => {}
         }

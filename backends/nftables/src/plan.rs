@@ -378,6 +378,19 @@ pub fn plan_block(targets: &[Target]) -> (Plan, Vec<Net>) {
     (Plan { msgs }, rejected)
 }
 
+/// Adds: the host targets, deduplicated, as one add per family. For elements not in the
+/// sets yet (an existing one keeps its old expiry: use [`plan_block`] to refresh).
+///
+/// Returns the plan and the targets that are networks, not hosts.
+pub fn plan_add(targets: &[Target]) -> (Plan, Vec<Net>) {
+    let (hosts, rejected) = hosts(targets);
+    let msgs = by_family(&hosts)
+        .into_iter()
+        .map(|(f, e)| Msg::AddElems(f, e))
+        .collect();
+    (Plan { msgs }, rejected)
+}
+
 /// Replace: the sets hold exactly the host targets afterwards (deduplicated, the last
 /// timeout wins). Returns the plan and the targets that are networks, not hosts.
 pub fn plan_replace(targets: &[Target]) -> (Plan, Vec<Net>) {
