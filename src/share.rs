@@ -186,6 +186,7 @@ pub fn start(cfg: &Config, pipe: &Arc<Pipeline>, log: &Arc<Logger>) -> Option<Sh
             host: nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            clean_at: None,
         };
         // woken at once by each block of ours, so it is sent without waiting a poll
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -512,15 +513,23 @@ struct Watcher {
     mark: Mark,
     mark_path: PathBuf,
     host: String,
+    /// The store's generation when everything of ours had been pushed: until it
+    /// changes there is nothing to look for (no scan of every record each poll).
+    clean_at: Option<u64>,
 }
 
 impl Watcher {
-    /// Our blocks not yet pushed, oldest first.
-    fn pending(&self, pipe: &Pipeline) -> Vec<Record> {
+    /// Our blocks not yet pushed, oldest first, and the store's generation they were
+    /// read at.
+    fn pending(&self, pipe: &Pipeline) -> (Vec<Record>, u64) {
         let Some(bl) = pipe.executor().blocklist() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         let b = lock(&bl);
+        let generation = b.store().generation();
+        if self.clean_at == Some(generation) {
+            return (Vec::new(), generation);
+        }
         let mut out: Vec<Record> = b
             .store()
             .active()
@@ -530,7 +539,7 @@ impl Watcher {
             .collect();
         drop(b);
         out.sort_by_key(|r| r.last_seen);
-        out
+        (out, generation)
     }
 
     fn report(&self, r: &Record, now: u64) -> Report {
@@ -611,7 +620,7 @@ fn push_loop(
         backoff: interval,
     };
     loop {
-        let pending = w.pending(pipe);
+        let (pending, generation) = w.pending(pipe);
         let mut pushed = 0u64;
         let mut failure = None;
         for batch in pending.chunks(PUSH_BATCH) {
@@ -630,6 +639,9 @@ fn push_loop(
             }
         }
         let left = pending.len() as u64 - pushed;
+        if left == 0 {
+            w.clean_at = Some(generation);
+        }
         match failure {
             None => {
                 let what = if pushed > 0 {

@@ -114,6 +114,8 @@ pub struct Store {
     /// Journal lines (after the header) read and applied.
     lines: u64,
     state: State,
+    /// Bumped by every change of the records (ours, or another process's read back).
+    generation: u64,
     /// Warnings gathered since the last `take_warnings`.
     warnings: Vec<String>,
 }
@@ -158,6 +160,7 @@ impl Store {
             offset: loaded.offset,
             lines: loaded.lines,
             state: loaded.state,
+            generation: 0,
             warnings,
         };
         // No compaction here: opening to read (`portsentry list`) must not rewrite the
@@ -185,6 +188,12 @@ impl Store {
         self.state.active
     }
 
+    /// A number that changes whenever the records do: a reader that saw the same
+    /// number has nothing new to look at.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Every record, lifted ones (escalation history) included, in address order.
     pub fn all(&self) -> impl Iterator<Item = &Record> {
         self.state.records.values()
@@ -205,6 +214,7 @@ impl Store {
             source,
         })?;
         self.append(&line)?;
+        self.generation += 1;
         self.state.apply(Entry::Put(rec));
         self.compact_if_due();
         Ok(())
@@ -229,6 +239,7 @@ impl Store {
         self.append(&buf)?;
         self.lines += recs.len() as u64 - 1;
         for rec in recs {
+            self.generation += 1;
             self.state.apply(Entry::Put(rec));
         }
         self.compact_if_due();
@@ -250,6 +261,7 @@ impl Store {
             source,
         })?;
         self.append(&line)?;
+        self.generation += 1;
         self.state.apply(Entry::Put(rec));
         self.compact_if_due();
         Ok(true)
@@ -268,6 +280,7 @@ impl Store {
         let _guard = self.lock()?;
         self.catch_up()?;
         self.append(record::CLEAR_LINE)?;
+        self.generation += 1;
         self.state.apply(Entry::Clear);
         self.compact_if_due();
         Ok(())
@@ -343,6 +356,7 @@ impl Store {
         let mut changed = false;
         for entry in parsed.entries.into_iter().chain(last) {
             changed |= self.state.apply(entry);
+            self.generation += 1;
         }
         self.offset = offset;
         self.lines = lines;
@@ -359,6 +373,7 @@ impl Store {
         self.offset = loaded.offset;
         self.lines = loaded.lines;
         self.state = loaded.state;
+        self.generation += 1;
         Ok(changed)
     }
 

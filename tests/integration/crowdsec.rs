@@ -344,6 +344,18 @@ fn two_hosts_share_blocks_through_a_real_lapi() {
     assert_eq!(rec["origin"], "crowdsec");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(lapi.decisions_for(SCANNER4).len(), 1, "pushed twice");
+    // status shows the LAPI's health and the blocks by origin
+    let st = Command::new("ip")
+        .args(["netns", "exec", &b.target])
+        .arg(crate::util::bin())
+        .args(["-c", &cb, "status", "--json"])
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["crowdsec"]["url"], "http://198.19.1.1:8080", "{st}");
+    assert_eq!(st["crowdsec"]["pull"]["ok"], true, "{st}");
+    assert_eq!(st["crowdsec"]["push"]["ok"], true, "{st}");
+    assert_eq!(st["store"]["by_origin"]["crowdsec"], 1, "{st}");
 
     // (2) an admin's decision reaches both kernels with its time; deleting it lifts it
     lapi.cscli(&["decisions", "add", "-i", "198.18.50.5", "-d", "30s"]);
