@@ -447,15 +447,32 @@ fn apply(p: Plan, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
             });
         }
         let asked = reqs.len();
+        let mut refused = 0usize;
+        let mut first_refusal: Option<String> = None;
         // in slices, so a start with 100 000 decisions does not hold every intermediate
         // copy at once (each slice is still one batch per backend)
         let mut reqs = reqs.into_iter().peekable();
         while reqs.peek().is_some() {
             let slice: Vec<Request> = reqs.by_ref().take(APPLY_SLICE).collect();
-            for r in b.block_many_shared(slice).into_iter().flatten() {
-                applied += 1;
-                ch.added.push(r.net.addr());
+            for r in b.block_many_shared(slice) {
+                match r {
+                    Ok(placed) => {
+                        applied += 1;
+                        ch.added.push(placed.net.addr());
+                    }
+                    // logged by the blocklist, one line each, as for a scan
+                    Err(crate::blocklist::Refusal::Protected { .. }) => {}
+                    Err(other) => {
+                        refused += 1;
+                        first_refusal.get_or_insert_with(|| other.to_string());
+                    }
+                }
             }
+        }
+        if let Some(example) = first_refusal {
+            log.error(format!(
+                "adminalert: crowdsec: {refused} decisions not applied this pull, such as: {example}"
+            ));
         }
         if startup && asked > 0 {
             log.notice(format!(

@@ -544,16 +544,43 @@ impl Blocklist {
         if !targets.is_empty() {
             for bi in 0..self.backends.len() {
                 let name = self.backends[bi].name();
-                let res = if all_new {
-                    self.backends[bi].add_many(&targets)
+                // networks go only to backends that can hold them
+                let (subset, index): (std::borrow::Cow<'_, [Target]>, Option<Vec<usize>>) = if self
+                    .backends[bi]
+                    .holds_networks()
+                    || targets.iter().all(|t| t.net.is_host())
+                {
+                    (std::borrow::Cow::Borrowed(&targets[..]), None)
                 } else {
-                    self.backends[bi].block_many(&targets)
+                    let mut keep = Vec::new();
+                    let mut index = Vec::new();
+                    for (k, t) in targets.iter().enumerate() {
+                        if t.net.is_host() {
+                            keep.push(t.clone());
+                            index.push(k);
+                        } else {
+                            errors[k].push(format!(
+                                "the {name} backend holds single addresses only, not a network"
+                            ));
+                        }
+                    }
+                    (std::borrow::Cow::Owned(keep), Some(index))
+                };
+                let at = |j: usize| index.as_ref().map_or(j, |ix| ix[j]);
+                if subset.is_empty() {
+                    continue;
+                }
+                let res = if all_new {
+                    self.backends[bi].add_many(&subset)
+                } else {
+                    self.backends[bi].block_many(&subset)
                 };
                 match res {
-                    Ok(()) => held.iter_mut().for_each(|h| h.push(name)),
+                    Ok(()) => (0..subset.len()).for_each(|j| held[at(j)].push(name)),
                     // One at a time, to know which ones the backend refuses.
                     Err(_) => {
-                        for (k, t) in targets.iter().enumerate() {
+                        for (j, t) in subset.iter().enumerate() {
+                            let k = at(j);
                             let r = self.backends[bi].block(t);
                             match r {
                                 Ok(()) => held[k].push(name),

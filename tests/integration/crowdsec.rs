@@ -290,7 +290,7 @@ fn two_hosts_share_blocks_through_a_real_lapi() {
         "b",
         &lapi.url,
         &format!(
-            "CROWDSEC_BOUNCER_KEY=\"{key_b}\"\nCROWDSEC_MACHINE_ID=\"host-b\"\nCROWDSEC_MACHINE_PASSWORD=\"pw-b-123456\"\nIGNORE_FILE=\"{}/b-ignore\"\n",
+            "CROWDSEC_BOUNCER_KEY=\"{key_b}\"\nCROWDSEC_MACHINE_ID=\"host-b\"\nCROWDSEC_MACHINE_PASSWORD=\"pw-b-123456\"\nIGNORE_FILE=\"{}/b-ignore\"\nBLOCK_BACKEND=\"nft,route\"\n",
             dir.path().display()
         ),
     );
@@ -374,6 +374,30 @@ fn two_hosts_share_blocks_through_a_real_lapi() {
         || !set4(&b.target).iter().any(|e| e.0 == "198.18.50.5"),
     );
     eprintln!("deletion lifted after {lifted:?}");
+
+    // (3) a Range decision blocks every address inside it: B's route backend holds the
+    // whole /24 as one blackhole route (its nft sets hold single addresses only)
+    lapi.cscli(&["decisions", "add", "--range", "198.18.9.0/24", "-d", "1h"]);
+    wait_until(
+        "the range as a blackhole route in B",
+        Duration::from_secs(3),
+        || {
+            let o = Command::new("ip")
+                .args(["-n", &b.target, "-j", "route", "show", "type", "blackhole"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).contains("\"198.18.9.0/24\"")
+        },
+    );
+    let o = Command::new("ip")
+        .args(["-n", &b.target, "-j", "route", "get", "198.18.9.77"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        text.contains("blackhole") || text.contains("Invalid argument"),
+        "{text}"
+    );
 
     // (5) decisions for B's own address or an ignored one are never applied
     lapi.cscli(&["decisions", "add", "-i", B_ADDR, "-d", "1h"]);

@@ -337,6 +337,11 @@ pub trait Blocker: Send {
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether the backend can hold a network (a prefix shorter than a host's). One that
+    /// cannot is never asked to (the blocklist says so for each such block).
+    fn holds_networks(&self) -> bool {
+        true
+    }
     /// Whether [`Blocker::list`] tells what the backend holds. A backend that cannot (the
     /// admin's own tools) gets every stored block unblocked one by one on a flush.
     fn holds_list(&self) -> bool {

@@ -357,6 +357,11 @@ impl Blocker for Nftables {
             .map_err(|e| block_error(e, targets))
     }
 
+    /// Our sets hold single addresses (no `interval` flag yet).
+    fn holds_networks(&self) -> bool {
+        false
+    }
+
     /// One batch of plain adds: the caller knows none of them is held.
     fn add_many(&mut self, targets: &[Target]) -> Result<(), BlockError> {
         self.quietly(targets.len(), |s| s.apply_add(targets))
