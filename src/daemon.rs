@@ -405,7 +405,7 @@ fn reload(
         log.error(Line::ReloadFailed { why: &why });
         return old;
     }
-    let kept = pipeline::kept_keys(&old, &cfg, pipeline::FIXED_KEYS);
+    let kept = pipeline::kept_keys(&old, &cfg);
     pipeline::keep_fixed(&mut cfg, &old);
 
     // Files at new paths are opened first: if one cannot be, nothing changes.

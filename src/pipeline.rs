@@ -56,14 +56,13 @@ pub const FIXED_KEYS: &[&str] = &[
     "ADVANCED_EXCLUDE_TCP",
     "ADVANCED_EXCLUDE_UDP",
     "BLOCK_STATE_FILE",
-    "CROWDSEC_LAPI_URL",
-    "CROWDSEC_BOUNCER_KEY",
-    "CROWDSEC_BOUNCER_KEY_FILE",
-    "CROWDSEC_MACHINE_ID",
-    "CROWDSEC_MACHINE_PASSWORD",
-    "CROWDSEC_MACHINE_PASSWORD_FILE",
-    "CROWDSEC_POLL_INTERVAL",
 ];
+
+/// Whether a reload cannot apply `key`: one of [`FIXED_KEYS`], or a `CROWDSEC_*` key
+/// (the sharing threads run with the settings they started with).
+pub fn is_fixed(key: &str) -> bool {
+    FIXED_KEYS.contains(&key) || key.starts_with("CROWDSEC_")
+}
 
 /// Gives a reloaded config the old values of [`FIXED_KEYS`], so the config in force
 /// says what really runs (and the next reload compares like with like).
@@ -81,13 +80,13 @@ pub fn keep_fixed(new: &mut Config, old: &Config) {
 }
 
 /// Keys whose new value a reload cannot apply (what they set up happens once, at
-/// start): those of `keys` whose effective value differs between `old` and `new`.
-pub fn kept_keys(old: &Config, new: &Config, keys: &[&str]) -> Vec<&'static str> {
+/// start, see [`is_fixed`]): those whose effective value differs between `old` and `new`.
+pub fn kept_keys(old: &Config, new: &Config) -> Vec<&'static str> {
     let a = old.effective();
     let b = new.effective();
     a.iter()
         .zip(b.iter())
-        .filter(|((k, va), (_, vb))| keys.contains(k) && va != vb)
+        .filter(|((k, va), (_, vb))| is_fixed(k) && va != vb)
         .map(|((k, _), _)| *k)
         .collect()
 }

@@ -664,7 +664,7 @@ fn reload(
         out.notice(Legacy::Admin(w));
     }
     // BLOCKED_FILE holds the instance lock: it stays too.
-    let mut kept = pipeline::kept_keys(&old, &cfg, pipeline::FIXED_KEYS);
+    let mut kept = pipeline::kept_keys(&old, &cfg);
     if cfg.blocked_file != old.blocked_file {
         kept.push("BLOCKED_FILE");
     }

@@ -195,11 +195,22 @@ impl Nftables {
     /// The hosts are blocked even when some targets are networks; the error then names
     /// the first network.
     pub fn apply_block(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        self.apply_chunks(targets, plan::plan_block)
+    }
+
+    /// `targets` in batches of at most [`MAX_BATCH_TARGETS`], each planned by `plan`;
+    /// the hosts are applied even when some targets are networks, and the error then
+    /// names the first network.
+    fn apply_chunks(
+        &mut self,
+        targets: &[Target],
+        plan: fn(&[Target]) -> (plan::Plan, Vec<Net>),
+    ) -> Result<(), NftError> {
         let mut rejected = Vec::new();
         for chunk in targets.chunks(MAX_BATCH_TARGETS) {
-            let (plan, bad) = plan::plan_block(chunk);
+            let (p, bad) = plan(chunk);
             rejected.extend(bad);
-            self.apply(&plan)?;
+            self.apply(&p)?;
         }
         match rejected.first() {
             Some(&net) => Err(NftError::NotAHost(net)),
@@ -210,16 +221,7 @@ impl Nftables {
     /// Adds host targets not held yet (one add per element, no refresh), in batches of
     /// at most [`MAX_BATCH_TARGETS`]; networks are refused as in [`Nftables::apply_block`].
     pub fn apply_add(&mut self, targets: &[Target]) -> Result<(), NftError> {
-        let mut rejected = Vec::new();
-        for chunk in targets.chunks(MAX_BATCH_TARGETS) {
-            let (plan, bad) = plan::plan_add(chunk);
-            rejected.extend(bad);
-            self.apply(&plan)?;
-        }
-        match rejected.first() {
-            Some(&net) => Err(NftError::NotAHost(net)),
-            None => Ok(()),
-        }
+        self.apply_chunks(targets, plan::plan_add)
     }
 
     /// Makes the sets hold exactly the host targets: one batch (one `sendmsg`) that creates
