@@ -6,7 +6,8 @@
 //! must follow what we add or lift) and the logger. Out: blocks made and lifted with the
 //! origin `crowdsec` in the store (scan `crowdsec <origin> <scenario>`), alerts in the
 //! LAPI, a push mark beside the store (`BLOCK_STATE_FILE.crowdsec-pushed`: our blocks up
-//! to it are acknowledged, so a restart pushes the rest and nothing twice), and a status
+//! to it are acknowledged, so a restart pushes the rest; only a crash between sending a
+//! batch and marking it sends that batch again), and a status
 //! file (`BLOCK_STATE_FILE.crowdsec`) that `portsentry status` shows. Must not: decide
 //! what may be blocked (the blocklist's never-block rules and BLOCK_MAX hold for the
 //! LAPI's decisions too), take a lock while waiting on the network, or log more than one
