@@ -41,7 +41,7 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alerts per `POST /v1/alerts`.
 const PUSH_BATCH: usize = 200;
 /// Decisions applied per blocklist call.
-const APPLY_SLICE: usize = 16_384;
+const APPLY_SLICE: usize = 4096;
 /// Bad decisions logged one by one per pull; the rest are counted.
 const BAD_SHOWN: usize = 3;
 
@@ -474,6 +474,10 @@ fn apply(p: Plan, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
             log.error(format!(
                 "adminalert: crowdsec: {refused} decisions not applied this pull, such as: {example}"
             ));
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if asked > APPLY_SLICE {
+            crate::sys::trim_heap();
         }
         if startup && asked > 0 {
             log.notice(format!(
