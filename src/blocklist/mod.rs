@@ -269,6 +269,9 @@ pub struct Blocklist {
     retry_due: Option<u64>,
     /// Told (without waiting) when a block of ours is made: the CrowdSec push side.
     notify: Option<SyncSender<()>>,
+    /// The earliest expiry of an active block (`None`: none expires) and the store
+    /// generation it was computed at.
+    next_due: Option<(Option<u64>, u64)>,
 }
 
 impl Blocklist {
@@ -300,6 +303,7 @@ impl Blocklist {
             failures: BTreeMap::new(),
             retry_due: None,
             notify: None,
+            next_due: None,
         }
     }
 
@@ -739,8 +743,18 @@ impl Blocklist {
         (lifted, errs)
     }
 
-    fn lift_expired(&mut self, _now: u64) -> Vec<IpAddr> {
+    /// The tick's expiry: looks at the records only when one may be due (the earliest
+    /// expiry has come) or the store changed since it last looked, so 100 000 blocks
+    /// cost nothing between expiries.
+    fn lift_expired(&mut self, now: u64) -> Vec<IpAddr> {
+        if let Some((due, generation)) = self.next_due {
+            if generation == self.store.generation() && due.is_none_or(|t| now < t) {
+                return Vec::new();
+            }
+        }
         let (lifted, _) = self.expire();
+        let earliest = self.store.active().filter_map(|r| r.expires).min();
+        self.next_due = Some((earliest, self.store.generation()));
         lifted.into_iter().map(|n| n.addr()).collect()
     }
 
@@ -882,6 +896,12 @@ impl Blocklist {
                     })
                     .collect();
                 for bi in 0..self.backends.len() {
+                    let nets_ok = self.backends[bi].holds_networks();
+                    let new: Vec<Target> = new
+                        .iter()
+                        .filter(|t| nets_ok || t.net.is_host())
+                        .cloned()
+                        .collect();
                     if let Err(e) = self.backends[bi].block_many(&new) {
                         let text = self.backend_failed(&e);
                         self.log.error(format!("attackalert: ERROR: {text}"));
