@@ -498,15 +498,28 @@ struct Mark {
 }
 
 impl Mark {
+    /// The mark on file; at the first start with pushing on, a new one from now, written
+    /// at once (blocks from before sharing was configured stay local, and those made
+    /// later are pushed even if the LAPI never answered before a restart).
     fn load(path: &Path) -> Mark {
-        crate::fsutil::read_regular(path)
+        if let Some(m) = crate::fsutil::read_regular(path)
             .ok()
             .and_then(|d| serde_json::from_slice(&d).ok())
-            // first start: blocks from before sharing was configured stay local
-            .unwrap_or_else(|| Mark {
-                until: unix_now(),
-                at_until: Vec::new(),
-            })
+        {
+            return m;
+        }
+        let m = Mark {
+            until: unix_now(),
+            at_until: Vec::new(),
+        };
+        m.save(path);
+        m
+    }
+
+    fn save(&self, path: &Path) {
+        if let Ok(text) = serde_json::to_vec(self) {
+            let _ = crate::fsutil::atomic_write(path, &text, 0o600);
+        }
     }
 
     fn covers(&self, r: &Record) -> bool {
@@ -649,9 +662,7 @@ fn push_loop(
             match w.push(batch) {
                 Ok(()) => {
                     w.mark.advance(batch);
-                    if let Ok(text) = serde_json::to_vec(&w.mark) {
-                        let _ = crate::fsutil::atomic_write(&w.mark_path, &text, 0o600);
-                    }
+                    w.mark.save(&w.mark_path);
                     pushed += batch.len() as u64;
                 }
                 Err(e) => {
