@@ -460,7 +460,8 @@ impl Blocklist {
 
     /// [`Blocklist::block_many`] for decisions another engine made (the CrowdSec LAPI):
     /// BLOCK_RATE, which bounds what forged packets can make us do, does not count them;
-    /// the never-block rules and BLOCK_MAX still hold.
+    /// the never-block rules and BLOCK_MAX still hold. No line per block (the caller
+    /// sums them up), and the push side is not woken.
     pub fn block_many_shared(&mut self, reqs: Vec<Request>) -> Vec<Result<Placed, Refusal>> {
         self.place(reqs, false)
     }
@@ -646,19 +647,18 @@ impl Blocklist {
             }
             let expires = t.timeout.map(|d| now + d.as_secs());
             self.applied.insert(t.net, expires);
-            let until = match t.timeout {
-                Some(d) => format!("for {}", format_duration(d)),
-                None => "permanently".to_string(),
-            };
-            // decisions from elsewhere are summed up by their source, not one line each
+            // decisions from elsewhere are summed up by their source, not one line each,
+            // and are not ours to share
             if rated {
+                let until = match t.timeout {
+                    Some(d) => format!("for {}", format_duration(d)),
+                    None => "permanently".to_string(),
+                };
                 self.log.notice(Line::BlockedVia {
                     ip: &t.net.to_string(),
                     how: &held[k].join(","),
                     until: &until,
                 });
-            }
-            if rated {
                 if let Some(tx) = &self.notify {
                     let _ = tx.try_send(());
                 }
