@@ -629,14 +629,15 @@ impl Blocklist {
             });
         }
         let nets: Vec<String> = records.iter().map(|r| r.net.to_string()).collect();
-        if let Err(e) = self.store.put_many(records) {
-            // the firewall holds them; only a restart would forget them
+        // the firewall holds them; only a restart would forget them
+        let unrecorded = self.store.put_many(records).err().map(|e| {
+            let cause = crate::respond::chain(&e);
             self.log.error(format!(
-                "block store: could not record the block of {}: {}; the firewall holds it, but a restart would not restore it",
+                "block store: could not record the block of {}: {cause}; the firewall holds it, but a restart would not restore it",
                 nets.join(", "),
-                crate::respond::chain(&e)
             ));
-        }
+            format!("not recorded in the block store (a restart would not restore it): {cause}")
+        });
         for (k, (i, t, previous, _)) in todo.into_iter().enumerate() {
             if held[k].is_empty() {
                 results[i] = Some(Err(Refusal::Failed {
@@ -663,11 +664,13 @@ impl Blocklist {
                     let _ = tx.try_send(());
                 }
             }
+            let mut errs = std::mem::take(&mut errors[k]);
+            errs.extend(unrecorded.clone());
             results[i] = Some(Ok(Placed {
                 net: t.net,
                 timeout: t.timeout,
                 held_by: std::mem::take(&mut held[k]),
-                errors: std::mem::take(&mut errors[k]),
+                errors: errs,
                 new: previous.is_none_or(|r| r.lifted),
             }));
         }

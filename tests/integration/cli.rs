@@ -645,3 +645,66 @@ fn store_errors_name_the_os_cause() {
         );
     }
 }
+
+/// Issue #17 item 8: a full disk is said, with the OS's reason, for each block that
+/// could not be recorded (the firewall still holds it); nothing claims it was stored.
+#[test]
+fn a_block_the_store_cannot_record_is_said_so() {
+    if !crate::util::is_root("a_block_the_store_cannot_record_is_said_so") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let d = dir.path().display().to_string();
+    let conf = write(
+        dir.path(),
+        "p.conf",
+        format!(
+            "TCP_PORTS=\"1\"\nBLOCK_TCP=\"1\"\nBLOCK_BACKEND=\"hosts-deny\"\nHOSTS_DENY_FILE=\"{d}/hosts.deny\"\nBLOCK_STATE_FILE=\"{d}/small/blocks\"\n"
+        )
+        .as_bytes(),
+    );
+    let c = conf.to_str().unwrap();
+    assert_eq!(
+        run(&["-c", c, "block", "198.18.0.5"]).status.code(),
+        Some(0)
+    );
+    // fill what is left
+    let _ = std::fs::write(small.join("filler"), vec![0u8; 128 * 1024]);
+    // each block appends a line; once the file's last page is full, the next one fails
+    let mut failed = None;
+    for i in 6..100 {
+        let addr = format!("198.18.0.{i}");
+        let o = run(&["-c", c, "block", &addr]);
+        if o.status.code() != Some(0) {
+            failed = Some((addr, o));
+            break;
+        }
+    }
+    let (addr, o) = failed.expect("the full disk never showed");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not recorded in the block store (a restart would not restore it)")
+            && stderr(&o).contains("No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+    // the firewall (here hosts.deny) holds it all the same
+    assert!(std::fs::read_to_string(dir.path().join("hosts.deny"))
+        .unwrap()
+        .contains(&format!("{addr}\n")));
+}
