@@ -49,7 +49,7 @@ fn run_v2(o: Options) -> i32 {
     match &o.command {
         Some(Command::Completions { shell }) => return commands::completions(*shell),
         Some(Command::CheckConfig { legacy: Some(w) }) => {
-            return commands::check_legacy_config(&o.config, (*w).into())
+            return commands::check_legacy_config(&o.config, *w)
         }
         _ => {}
     }

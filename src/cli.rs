@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
 use portsentry_blocker::Net;
 
@@ -96,8 +97,8 @@ pub enum Command {
     /// Validate the config and ignore file and print the effective settings
     CheckConfig {
         /// Check it under the Portsentry 1.2 rules, as `portsentry -MODE` loads it
-        #[arg(long, value_enum, value_name = "MODE")]
-        legacy: Option<LegacyWord>,
+        #[arg(long, value_name = "MODE", value_parser = legacy_word())]
+        legacy: Option<LegacyMode>,
     },
     /// List active blocks
     List {
@@ -149,28 +150,16 @@ pub enum Command {
     },
 }
 
-/// A 1.2 mode word, as `check-config --legacy` takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LegacyWord {
-    Tcp,
-    Udp,
-    Stcp,
-    Sudp,
-    Atcp,
-    Audp,
-}
-
-impl From<LegacyWord> for LegacyMode {
-    fn from(w: LegacyWord) -> LegacyMode {
-        match w {
-            LegacyWord::Tcp => LegacyMode::Tcp,
-            LegacyWord::Udp => LegacyMode::Udp,
-            LegacyWord::Stcp => LegacyMode::Stcp,
-            LegacyWord::Sudp => LegacyMode::Sudp,
-            LegacyWord::Atcp => LegacyMode::Atcp,
-            LegacyWord::Audp => LegacyMode::Audp,
-        }
-    }
+/// A 1.2 mode word (`tcp` … `audp`), as `check-config --legacy` takes it; the words
+/// are offered to shell completion.
+fn legacy_word() -> impl clap::builder::TypedValueParser<Value = LegacyMode> {
+    clap::builder::PossibleValuesParser::new(LegacyMode::ALL.map(|m| m.word())).map(|w| {
+        LegacyMode::ALL
+            .into_iter()
+            .find(|m| m.word() == w)
+            // only the words above get here
+            .unwrap_or(LegacyMode::Tcp)
+    })
 }
 
 /// The shells `completions` writes for.
@@ -332,7 +321,7 @@ fn check(cli: Cli) -> Result<Options, UsageError> {
         if cli.stealth > 0 || cli.connect > 0 || cli.block_backend.is_some() {
             return Err(usage(format!(
                 "Error: check-config --legacy {} takes the mode from the mode word; --stealth, --connect and --block-backend do not apply",
-                LegacyMode::from(*w).word()
+                w.word()
             )));
         }
     }
@@ -629,9 +618,7 @@ mod tests {
     fn check_config_legacy_modes() {
         for m in LegacyMode::ALL {
             match opts(&["check-config", "--legacy", m.word()]).command {
-                Some(Command::CheckConfig { legacy: Some(w) }) => {
-                    assert_eq!(LegacyMode::from(w), m)
-                }
+                Some(Command::CheckConfig { legacy: Some(w) }) => assert_eq!(w, m),
                 other => panic!("{other:?}"),
             }
         }

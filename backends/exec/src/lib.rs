@@ -175,10 +175,24 @@ pub fn run(spec: &Spec<'_>) -> Result<Ran, ExecError> {
     }
     sys::close_other_fds_on_exec(&mut cmd);
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
-        program: name.clone(),
-        source,
-    })?;
+    // ETXTBSY: the program file is still open for writing somewhere, often only in a
+    // child that another thread forked and that has not exec'd yet (a script written
+    // just before): it passes within milliseconds, so try a few times.
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => {
+                break other.map_err(|source| ExecError::Spawn {
+                    program: name.clone(),
+                    source,
+                })?
+            }
+        }
+    };
     let pid = child.id();
     // Readers and the writer run beside the wait, so a chatty program never blocks on a
     // full pipe.
