@@ -40,6 +40,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alerts per `POST /v1/alerts`.
 const PUSH_BATCH: usize = 200;
+/// The status file is written when a side's health changes, else at most this often
+/// (each write is an fsync'd rename).
+const STATUS_EVERY: Duration = Duration::from_secs(30);
 /// Decisions applied per blocklist call.
 const APPLY_SLICE: usize = 4096;
 /// Bad decisions logged one by one per pull; the rest are counted.
@@ -120,7 +123,7 @@ impl State {
             f(s);
             let changed = was_ok != s.ok;
             let mut w = lock(&self.written);
-            let due = w.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+            let due = w.is_none_or(|t| t.elapsed() >= STATUS_EVERY);
             if !(changed || due) {
                 return;
             }
@@ -213,13 +216,25 @@ pub fn start(cfg: &Config, pipe: &Arc<Pipeline>, log: &Arc<Logger>) -> Option<Sh
 
 /// Sleeps `d`, waking early when asked to stop; false then.
 fn pause(stop: &AtomicBool, d: Duration) -> bool {
+    wait(stop, None, d)
+}
+
+/// Waits `d`, or less when `wake` says a block of ours was made; false when asked to
+/// stop (looked at every 100 ms).
+fn wait(stop: &AtomicBool, wake: Option<&Receiver<()>>, d: Duration) -> bool {
     let end = Instant::now() + d;
     while !stop.load(Ordering::Relaxed) {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return true;
         }
-        std::thread::sleep(left.min(Duration::from_millis(100)));
+        let step = left.min(Duration::from_millis(100));
+        match wake.map(|rx| rx.recv_timeout(step)) {
+            Some(Ok(())) => return true,
+            Some(Err(RecvTimeoutError::Timeout)) => {}
+            // no wake-ups (or the blocklist is gone): sleep
+            None | Some(Err(RecvTimeoutError::Disconnected)) => std::thread::sleep(step),
+        }
     }
     false
 }
@@ -600,44 +615,27 @@ impl Watcher {
             .iter()
             .map(|r| alert_json(&self.report(r, now), &stamp))
             .collect();
-        for attempt in 0..2 {
-            let token = match &self.token {
-                Some(t) => t.clone(),
-                None => {
-                    let t = self.lapi.login(&self.machine, &self.password)?;
-                    self.token = Some(t.clone());
-                    t
-                }
-            };
-            match self.lapi.push(&token, &alerts) {
-                Ok(_) => return Ok(()),
-                // an expired token, or the LAPI restarted with a new secret
-                Err(e) if e.is_refused() && attempt == 0 => self.token = None,
-                Err(e) => return Err(e),
+        let token = self.token()?;
+        match self.lapi.push(&token, &alerts) {
+            // an expired token, or the LAPI restarted with a new secret: once more
+            Err(e) if e.is_refused() => {
+                self.token = None;
+                let token = self.token()?;
+                self.lapi.push(&token, &alerts).map(drop)
             }
+            other => other.map(drop),
         }
-        Ok(())
     }
-}
 
-/// Waits `d` or until a block of ours is made; false when asked to stop.
-fn wait_or_woken(stop: &AtomicBool, rx: &Receiver<()>, d: Duration) -> bool {
-    let end = Instant::now() + d;
-    while !stop.load(Ordering::Relaxed) {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
+    /// The watcher token, logging in when there is none.
+    fn token(&mut self) -> Result<String, LapiError> {
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
         }
-        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
-            Ok(()) => return true,
-            Err(RecvTimeoutError::Timeout) => {}
-            // the blocklist is gone: poll
-            Err(RecvTimeoutError::Disconnected) => {
-                std::thread::sleep(left.min(Duration::from_millis(100)))
-            }
-        }
+        let t = self.lapi.login(&self.machine, &self.password)?;
+        self.token = Some(t.clone());
+        Ok(t)
     }
-    false
 }
 
 fn push_loop(
@@ -705,7 +703,7 @@ fn push_loop(
         let more = if health.down {
             pause(stop, health.wait(interval))
         } else {
-            wait_or_woken(stop, rx, interval)
+            wait(stop, Some(rx), interval)
         };
         if !more {
             return;

@@ -54,43 +54,9 @@ fn connects(bed: &Bed, target: &str) -> bool {
     o.status.success()
 }
 
-fn nft_set(bed: &Bed, set: &str) -> serde_json::Value {
-    let o = bed.exec(
-        &bed.target,
-        &["nft", "-j", "list", "set", "inet", "portsentry", set],
-        Duration::from_secs(10),
-    );
-    assert!(
-        o.status.success(),
-        "nft list set: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 /// The elements of a set: (address, timeout seconds, expires seconds).
-fn elements(bed: &Bed, set: &str) -> Vec<(String, Option<u64>, Option<u64>)> {
-    let v = nft_set(bed, set);
-    let mut out = Vec::new();
-    for item in v["nftables"].as_array().unwrap() {
-        let Some(elems) = item["set"]["elem"].as_array() else {
-            continue;
-        };
-        for e in elems {
-            match e {
-                serde_json::Value::String(s) => out.push((s.clone(), None, None)),
-                obj => {
-                    let el = &obj["elem"];
-                    out.push((
-                        el["val"].as_str().unwrap_or_default().to_string(),
-                        el["timeout"].as_u64(),
-                        el["expires"].as_u64(),
-                    ));
-                }
-            }
-        }
-    }
-    out
+fn elements(bed: &Bed, set: &str) -> Vec<SetElem> {
+    nft_elements(&bed.target, set).expect("nft list set")
 }
 
 fn nft_conf(dir: &std::path::Path, extra: &str) -> String {

@@ -304,3 +304,38 @@ pub fn config(dir: &Path, body: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
+
+/// One element of a set: (address, timeout seconds, expires seconds).
+pub type SetElem = (String, Option<u64>, Option<u64>);
+
+/// The elements of our nft set `set` (table `inet portsentry`) in namespace `ns`:
+/// (address, timeout seconds, expires seconds); `None` when it cannot be listed (the
+/// table is not there yet).
+pub fn nft_elements(ns: &str, set: &str) -> Option<Vec<SetElem>> {
+    let o = Command::new("timeout")
+        .args(["-k", "2", "10", "ip", "netns", "exec", ns])
+        .args(["nft", "-j", "list", "set", "inet", "portsentry", set])
+        .output()
+        .ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+    let mut out = Vec::new();
+    for item in v["nftables"].as_array()? {
+        for e in item["set"]["elem"].as_array().into_iter().flatten() {
+            match e {
+                serde_json::Value::String(s) => out.push((s.clone(), None, None)),
+                obj => {
+                    let el = &obj["elem"];
+                    out.push((
+                        el["val"].as_str().unwrap_or_default().to_string(),
+                        el["timeout"].as_u64(),
+                        el["expires"].as_u64(),
+                    ));
+                }
+            }
+        }
+    }
+    Some(out)
+}
