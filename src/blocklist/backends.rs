@@ -19,8 +19,6 @@ pub enum BuildError {
     Unusable { name: BackendName, why: String },
     #[error("block backend nft: cannot open the netlink socket: {0}")]
     Open(String),
-    #[error("BLOCK_PREFIX_V6={0}: the nft backend blocks single hosts only (use 128)")]
-    Prefix(u8),
 }
 
 /// How long a firewall tool or the admin's command may run.
@@ -138,9 +136,6 @@ fn make_backend(name: BackendName, cfg: &Config) -> Result<Box<dyn Blocker>, Bui
     match name {
         #[cfg(target_os = "linux")]
         BackendName::Nft => {
-            if cfg.block_prefix_v6 != 128 {
-                return Err(BuildError::Prefix(cfg.block_prefix_v6));
-            }
             let hooks = cfg
                 .nft_hooks
                 .iter()

@@ -476,7 +476,18 @@ impl Blocklist {
         // Blocks of this group that are not active yet (they count against BLOCK_MAX).
         let mut new_in_group = 0usize;
         for (i, req) in reqs.into_iter().enumerate() {
-            let net = self.target_net(&req);
+            let mut net = self.target_net(&req);
+            // a widened network that would cover a protected address is narrowed back
+            // to the scanner itself
+            if net != req.net && self.protection(&req.net).is_none() {
+                if let Some(why) = self.protection(&net) {
+                    self.log.notice(format!(
+                        "attackalert: {net} not blocked as a network ({why}): blocking {} alone",
+                        req.net
+                    ));
+                    net = req.net;
+                }
+            }
             if let Some(j) = first_of.get(&net) {
                 dup.push((i, *j));
                 continue;

@@ -177,7 +177,8 @@ fn never_block_loopback_own_addresses_ignored_and_nets_that_contain_them() {
     }
     assert!(blocks(&bed.calls).is_empty());
     assert_eq!(bed.b.store().active_len(), 0);
-    // widening an IPv6 scanner to its /64 would cover this host: refused too
+    // widening an IPv6 scanner to its /64 would cover this host: narrowed to the
+    // scanner alone, and said so
     let (mut wide, _) = bed_with(
         Settings {
             prefix_v6: 64,
@@ -185,10 +186,11 @@ fn never_block_loopback_own_addresses_ignored_and_nets_that_contain_them() {
         },
         &["rec"],
     );
-    assert!(matches!(
-        wide.b.block(det("fd00:5e5e::9")),
-        Err(Refusal::Protected { .. })
-    ));
+    let p = wide.b.block(det("fd00:5e5e::9")).unwrap();
+    assert_eq!(p.net.to_string(), "fd00:5e5e::9");
+    assert!(wide.log.lock().unwrap().iter().any(|l| l.contains(
+        "attackalert: fd00:5e5e::/64 not blocked as a network (it contains an address of this host): blocking fd00:5e5e::9 alone"
+    )), "{:?}", wide.log.lock().unwrap());
     let p = wide.b.block(det("fd00:5e5e:1::9")).unwrap();
     assert_eq!(p.net.to_string(), "fd00:5e5e:1::/64");
 }

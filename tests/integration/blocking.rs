@@ -363,6 +363,94 @@ fn ignored_and_own_addresses_are_never_blocked() {
     );
 }
 
+/// Whether `src` (an address of the scanner namespace) can connect to `target`:8080.
+fn connects_from(bed: &Bed, src: &str, target: &str) -> bool {
+    let o = bed.exec(
+        &bed.scanner,
+        &[
+            "python3",
+            "-c",
+            &format!(
+                "import socket;s=socket.socket(socket.AF_INET6);s.settimeout(1);s.bind(('{src}',0));s.connect(('{target}',8080))"
+            ),
+        ],
+        Duration::from_secs(5),
+    );
+    o.status.success()
+}
+
+#[test]
+fn an_ipv6_scanner_is_blocked_with_its_whole_prefix() {
+    if !is_root("an_ipv6_scanner_is_blocked_with_its_whole_prefix") {
+        return;
+    }
+    let bed = Bed::new();
+    // the scanner also owns two addresses of another /64, routed by the target
+    let va = bed.target_if.replacen("vb", "va", 1);
+    for a in ["fd00:5e5e:7::1", "fd00:5e5e:7::2"] {
+        let o = bed.exec(
+            &bed.scanner,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{a}/128"),
+                "dev",
+                &va,
+                "nodad",
+            ],
+            Duration::from_secs(5),
+        );
+        assert!(o.status.success(), "{o:?}");
+    }
+    let o = bed.exec(
+        &bed.target,
+        &["ip", "route", "add", "fd00:5e5e:7::/64", "via", SCANNER6],
+        Duration::from_secs(5),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let _svc = Service::start(&bed);
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\nBLOCK_PREFIX_V6=\"64\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    assert!(connects_from(&bed, "fd00:5e5e:7::2", TARGET6));
+    // a connect to a watched port from one address of the /64 (a SYN the raw source sees)
+    bed.exec(
+        &bed.scanner,
+        &[
+            "python3",
+            "-c",
+            &format!("import socket;s=socket.socket(socket.AF_INET6);s.settimeout(1);s.bind(('fd00:5e5e:7::1',0));s.connect_ex(('{TARGET6}',11))"),
+        ],
+        Duration::from_secs(5),
+    );
+    d.wait_for("the /64 blocked", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host fd00:5e5e:7::/64 has been blocked via nft for 1h")
+    });
+    // the other address of the /64 is dropped too; the scanner's own /64 is not
+    assert!(!connects_from(&bed, "fd00:5e5e:7::2", TARGET6));
+    assert!(connects_from(&bed, SCANNER6, TARGET6));
+    let el = elements(&bed, "blocked6_64");
+    assert_eq!(el.len(), 1, "{el:?}");
+    assert_eq!(el[0].0, "fd00:5e5e:7::");
+    assert!(el[0].2.is_some_and(|e| e > 3500 && e <= 3600), "{el:?}");
+    // a scanner in the target's own /64: the /64 would cover the target, so only the
+    // scanner's address is blocked, and the log says why
+    bed.nmap(&["-6", "-sS", "-p", "11", TARGET6]);
+    d.wait_for("the narrowed block", Duration::from_secs(10), |l| {
+        l.iter()
+            .any(|x| x == "attackalert: Host fd00:5e5e::1 has been blocked via nft for 1h")
+    });
+    assert!(d.has_line(
+        "attackalert: fd00:5e5e::/64 not blocked as a network (it contains an address of this host): blocking fd00:5e5e::1 alone"
+    ));
+    assert_eq!(elements(&bed, "blocked6_64").len(), 1);
+    assert_eq!(elements(&bed, "blocked6")[0].0, SCANNER6);
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+}
+
 #[test]
 fn cli_changes_take_effect_in_the_running_daemon() {
     if !is_root("cli_changes_take_effect_in_the_running_daemon") {
@@ -1049,7 +1137,7 @@ fn status_reports_tampering_until_it_is_repaired() {
     for (tamper, says) in [
         (
             &["flush", "chain", "inet", "portsentry", "input"][..],
-            "chain input has lost its rule",
+            "chain input has lost rules (0 of 2)",
         ),
         (
             &["flush", "set", "inet", "portsentry", "blocked4"],

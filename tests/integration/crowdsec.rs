@@ -344,9 +344,19 @@ fn two_hosts_share_blocks_through_a_real_lapi() {
     );
     eprintln!("deletion lifted after {lifted:?}");
 
-    // (3) a Range decision blocks every address inside it: B's route backend holds the
-    // whole /24 as one blackhole route (its nft sets hold single addresses only)
+    // (3) a Range decision blocks every address inside it: B's nft backend holds the
+    // whole /24 in its set of /24s, and its route backend as one blackhole route
     lapi.cscli(&["decisions", "add", "--range", "198.18.9.0/24", "-d", "1h"]);
+    wait_until(
+        "the range in B's nft set of /24s",
+        Duration::from_secs(8),
+        || {
+            nft_elements(&b.target, "blocked4_24")
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e.0 == "198.18.9.0" && e.2.is_some_and(|x| x <= 3600))
+        },
+    );
     wait_until(
         "the range as a blackhole route in B",
         Duration::from_secs(8),

@@ -5,6 +5,7 @@
 //! Must not: touch any table but `inet <table>`, or treat "already there" (block) and
 //! "not there" (unblock, flush) as failures.
 
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -14,7 +15,7 @@ use portsentry_blocker::{BlockError, Blocker, Held, Net, Step, Target};
 use crate::encode::encode;
 use crate::error::NftError;
 use crate::link::{BatchStats, Link};
-use crate::plan::{self, Family, Hook, Options, Plan};
+use crate::plan::{self, Family, Hook, Options, Plan, SetRef};
 use crate::sys;
 use crate::wire;
 
@@ -40,6 +41,10 @@ pub struct Nftables {
     /// The watch was closed for a large batch of ours: the next look checks the table
     /// itself, as after lost notifications.
     watch_gap: bool,
+    /// Our sets of networks known to exist (with their rules); `None` = ask the kernel.
+    /// Another process (the CLI) may create one meanwhile: a set found missing here is
+    /// looked up again before it is created.
+    net_sets: Option<BTreeSet<SetRef>>,
 }
 
 /// Batches with more elements than this run with the watch closed: the kernel builds a
@@ -51,11 +56,10 @@ fn mapped(step: Step, net: Option<Net>) -> impl FnOnce(NftError) -> BlockError {
     move |e| BlockError::new(NAME, step, net, e)
 }
 
-/// A failed block of `targets`: names the network refused, or the one target.
+/// A failed block of `targets`: names the one target, if there is one.
 fn block_error(e: NftError, targets: &[Target]) -> BlockError {
-    let net = match (&e, targets) {
-        (NftError::NotAHost(n), _) => Some(*n),
-        (_, [one]) => Some(one.net),
+    let net = match targets {
+        [one] => Some(one.net),
         _ => None,
     };
     BlockError::new(NAME, Step::Block, net, e)
@@ -74,6 +78,7 @@ impl Nftables {
             link,
             watch: crate::watch::Watch::open(),
             watch_gap: false,
+            net_sets: None,
         })
     }
 
@@ -98,13 +103,68 @@ impl Nftables {
         self.link.last
     }
 
-    /// Sends one plan as one batch.
+    /// Sends one plan as one batch. After a refusal, which sets exist is asked again.
     fn apply(&mut self, plan: &Plan) -> Result<(), NftError> {
         if plan.msgs.is_empty() {
             return Ok(());
         }
         let enc = encode(&self.opts.table, plan);
-        self.link.run_batch(&enc)
+        let res = self.link.run_batch(&enc);
+        if res.is_err() {
+            self.net_sets = None;
+        }
+        res
+    }
+
+    /// Our sets in the kernel (host sets and sets of networks); none without a table.
+    pub fn sets(&mut self) -> Result<Vec<SetRef>, NftError> {
+        let what = format!("list sets table inet {}", self.opts.table);
+        let table = self.table.clone();
+        let Some(payloads) = self.get(what, |seq| sys::get_sets_request(&table, INET, seq))? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for p in payloads {
+            if let Some(s) = wire::set_name(&p)
+                .map_err(NftError::Parse)?
+                .as_deref()
+                .and_then(SetRef::parse)
+            {
+                out.push(s);
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Asks the kernel which sets of networks exist.
+    fn refresh_net_sets(&mut self) -> Result<&BTreeSet<SetRef>, NftError> {
+        let found = self.sets()?.into_iter().filter(|s| !s.is_hosts()).collect();
+        Ok(self.net_sets.insert(found))
+    }
+
+    /// Creates the sets of networks `targets` need that do not exist yet, with their
+    /// rules, in one batch.
+    fn ensure_sets(&mut self, targets: &[Target]) -> Result<(), NftError> {
+        let needed: Vec<SetRef> = plan::sets_of(targets)
+            .into_iter()
+            .filter(|s| !s.is_hosts())
+            .collect();
+        let known = |c: &Option<BTreeSet<SetRef>>| {
+            c.as_ref()
+                .is_some_and(|k| needed.iter().all(|s| k.contains(s)))
+        };
+        if needed.is_empty() || known(&self.net_sets) {
+            return Ok(());
+        }
+        let have = self.refresh_net_sets()?.clone();
+        let missing: Vec<SetRef> = needed.into_iter().filter(|s| !have.contains(s)).collect();
+        self.apply(&plan::plan_create_sets(&self.opts, &missing))?;
+        if let Some(k) = &mut self.net_sets {
+            k.extend(missing);
+        }
+        Ok(())
     }
 
     /// Sends a GET request built by `build(seq)`: the reply payloads, `Ok(None)` when the
@@ -161,18 +221,31 @@ impl Nftables {
         Ok(found.map_or(0, |rules| rules.len()))
     }
 
-    /// What differs from what must be: the table, each configured chain, and our rule in
-    /// it. Reads only.
+    /// What differs from what must be: the table, both host sets, each configured chain,
+    /// and one rule in it per set of ours. Reads only.
     pub fn check(&mut self) -> Result<Vec<String>, NftError> {
         if !self.table_exists()? {
             return Ok(vec![format!("table inet {} is missing", self.opts.table)]);
         }
         let mut out = Vec::new();
+        let sets = self.sets()?;
+        for s in Family::ALL.map(SetRef::hosts) {
+            if !sets.contains(&s) {
+                out.push(format!("set {} is missing", s.name()));
+            }
+        }
         for h in self.opts.wanted_hooks() {
             if !self.chain_exists(h)? {
                 out.push(format!("chain {} is missing", h.chain()));
-            } else if self.rule_count(h)? == 0 {
-                out.push(format!("chain {} has lost its rule", h.chain()));
+                continue;
+            }
+            let rules = self.rule_count(h)?;
+            if rules < sets.len().max(2) {
+                out.push(format!(
+                    "chain {} has lost rules ({rules} of {})",
+                    h.chain(),
+                    sets.len().max(2)
+                ));
             }
         }
         Ok(out)
@@ -188,63 +261,61 @@ impl Nftables {
                 stale.push(h);
             }
         }
-        self.apply(&plan::plan_init(&self.opts, &stale))
+        let nets: Vec<SetRef> = self.refresh_net_sets()?.iter().copied().collect();
+        self.apply(&plan::plan_init(&self.opts, &nets, &stale))
     }
 
-    /// Adds (or refreshes) the host targets, in batches of at most [`MAX_BATCH_TARGETS`].
-    /// The hosts are blocked even when some targets are networks; the error then names
-    /// the first network.
+    /// Adds (or refreshes) the targets, in batches of at most [`MAX_BATCH_TARGETS`]; a
+    /// set of networks a target needs is created first.
     pub fn apply_block(&mut self, targets: &[Target]) -> Result<(), NftError> {
         self.apply_chunks(targets, plan::plan_block)
     }
 
-    /// `targets` in batches of at most [`MAX_BATCH_TARGETS`], each planned by `plan`;
-    /// the hosts are applied even when some targets are networks, and the error then
-    /// names the first network.
+    /// `targets` in batches of at most [`MAX_BATCH_TARGETS`], each planned by `plan`.
     fn apply_chunks(
         &mut self,
         targets: &[Target],
-        plan: fn(&[Target]) -> (plan::Plan, Vec<Net>),
+        plan: fn(&[Target]) -> plan::Plan,
     ) -> Result<(), NftError> {
-        let mut rejected = Vec::new();
+        self.ensure_sets(targets)?;
         for chunk in targets.chunks(MAX_BATCH_TARGETS) {
-            let (p, bad) = plan(chunk);
-            rejected.extend(bad);
-            self.apply(&p)?;
+            self.apply(&plan(chunk))?;
         }
-        match rejected.first() {
-            Some(&net) => Err(NftError::NotAHost(net)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
-    /// Adds host targets not held yet (one add per element, no refresh), in batches of
-    /// at most [`MAX_BATCH_TARGETS`]; networks are refused as in [`Nftables::apply_block`].
+    /// Adds targets not held yet (one add per element, no refresh), in batches of at
+    /// most [`MAX_BATCH_TARGETS`].
     pub fn apply_add(&mut self, targets: &[Target]) -> Result<(), NftError> {
         self.apply_chunks(targets, plan::plan_add)
     }
 
-    /// Makes the sets hold exactly the host targets: one batch (one `sendmsg`) that creates
-    /// table and sets if absent, flushes both sets and adds every host with its own
-    /// timeout (see [`plan::plan_replace_hosts`]). Works before `init` (the sets are then
-    /// filled, but only `init` adds the drop rules). More than [`MAX_BATCH_TARGETS`]
-    /// distinct hosts take further batches that only add, so those later hosts may be
-    /// missing between the batches. The hosts are applied even when some targets are
-    /// networks; the error then names the first network.
+    /// Makes the sets hold exactly the targets: one batch (one `sendmsg`) that creates
+    /// table and sets if absent, empties every set of ours and adds every target with its
+    /// own timeout (see [`plan::plan_replace`]). Works before `init` (the sets are then
+    /// filled, but only `init` adds the host sets' drop rules). More than
+    /// [`MAX_BATCH_TARGETS`] distinct targets take further batches that only add, so
+    /// those later ones may be missing between the batches.
     pub fn apply_replace(&mut self, targets: &[Target]) -> Result<(), NftError> {
-        let (hosts, rejected) = plan::hosts(targets);
-        let mut chunks = hosts.chunks(MAX_BATCH_TARGETS);
-        self.apply(&plan::plan_replace_hosts(
-            chunks.next().unwrap_or(&[]),
-            true,
-        ))?;
+        let existing: Vec<SetRef> = self.refresh_net_sets()?.iter().copied().collect();
+        let mut chunks = targets.chunks(MAX_BATCH_TARGETS);
+        let first = chunks.next().unwrap_or(&[]);
+        // the sets of networks the later chunks need are created with the first
+        let missing: Vec<SetRef> = plan::sets_of(targets)
+            .into_iter()
+            .filter(|s| !s.is_hosts() && !existing.contains(s))
+            .collect();
+        let mut p = plan::plan_create_sets(&self.opts, &missing);
+        p.msgs
+            .extend(plan::plan_replace_elems(&plan::elems(first), Some(&existing)).msgs);
+        self.apply(&p)?;
+        if let Some(k) = &mut self.net_sets {
+            k.extend(missing);
+        }
         for chunk in chunks {
-            self.apply(&plan::plan_replace_hosts(chunk, false))?;
+            self.apply(&plan::plan_replace_elems(&plan::elems(chunk), None))?;
         }
-        match rejected.first() {
-            Some(&net) => Err(NftError::NotAHost(net)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Deletes one element; one that is not there (or no table) is success.
@@ -257,17 +328,23 @@ impl Nftables {
 
     /// Deletes our table; no table is success.
     pub fn apply_flush(&mut self) -> Result<(), NftError> {
-        match self.apply(&plan::plan_flush()) {
+        let res = match self.apply(&plan::plan_flush()) {
             Err(e) if e.objects_missing() => Ok(()),
             r => r,
-        }
+        };
+        self.net_sets = None;
+        res
     }
 
-    /// Reads both sets back. No table or set: nothing held.
+    /// Reads every set of ours back. No table or set: nothing held.
     pub fn held(&mut self) -> Result<Vec<Held>, NftError> {
+        let mut sets = self.sets()?;
+        sets.extend(Family::ALL.map(SetRef::hosts));
+        sets.sort();
+        sets.dedup();
         let mut out = Vec::new();
-        for f in Family::ALL {
-            out.extend(self.stable_dump(f)?);
+        for s in sets {
+            out.extend(self.stable_dump(s)?);
         }
         Ok(out)
     }
@@ -276,7 +353,7 @@ impl Nftables {
     /// kernel resizes the set's hash table in the background, and a walk meanwhile can
     /// repeat some elements and miss others (seen here: 9 948 to 10 181 for 10 000);
     /// once two walks match, no resize ran between them.
-    fn stable_dump(&mut self, f: Family) -> Result<Vec<Held>, NftError> {
+    fn stable_dump(&mut self, f: SetRef) -> Result<Vec<Held>, NftError> {
         const TRIES: usize = 50;
         let nets = |v: &[Held]| {
             let mut n: Vec<Net> = v.iter().map(|h| h.net).collect();
@@ -295,10 +372,11 @@ impl Nftables {
         Ok(last)
     }
 
-    fn dump_set(&mut self, f: Family) -> Result<Vec<Held>, NftError> {
-        let what = format!("list set inet {} {}", self.opts.table, f.set_name());
+    fn dump_set(&mut self, s: SetRef) -> Result<Vec<Held>, NftError> {
+        let name = s.name();
+        let what = format!("list set inet {} {name}", self.opts.table);
         let table = self.table.clone();
-        let set = CString::new(f.set_name()).unwrap_or_default();
+        let set = CString::new(name).unwrap_or_default();
         let Some(payloads) = self.get(what, |seq| {
             sys::get_setelems_request(&table, &set, INET, seq)
         })?
@@ -307,11 +385,11 @@ impl Nftables {
         };
         let mut out = Vec::new();
         // The kernel's walk of a hash set that resizes meanwhile can return an element
-        // twice (rhashtable walks may repeat entries): each address is reported once.
+        // twice (rhashtable walks may repeat entries): each network is reported once.
         let mut seen = std::collections::HashSet::new();
         for p in payloads {
             for e in wire::setelems(&p).map_err(NftError::Parse)? {
-                let addr = match (f, e.key.len()) {
+                let addr = match (s.family, e.key.len()) {
                     (Family::V4, 4) => {
                         let b: [u8; 4] = e.key[..].try_into().unwrap_or_default();
                         IpAddr::V4(Ipv4Addr::from(b))
@@ -322,16 +400,20 @@ impl Nftables {
                     }
                     (_, len) => {
                         return Err(NftError::BadKey {
-                            set: f.set_name(),
+                            set: s.family.set_name(),
                             len,
                         })
                     }
                 };
-                if !seen.insert(addr) {
+                // the prefix is the set's, never longer than the family allows
+                let Ok(net) = Net::new(addr, s.prefix) else {
+                    continue;
+                };
+                if !seen.insert(net) {
                     continue;
                 }
                 out.push(Held {
-                    net: Net::host(addr),
+                    net,
                     remaining: e.expiration_ms.map(std::time::Duration::from_millis),
                 });
             }
@@ -359,9 +441,9 @@ impl Blocker for Nftables {
             .map_err(|e| block_error(e, targets))
     }
 
-    /// Our sets hold single addresses (no `interval` flag yet).
+    /// One set per prefix length in use holds the networks.
     fn holds_networks(&self) -> bool {
-        false
+        true
     }
 
     /// One batch of plain adds: the caller knows none of them is held.
@@ -370,7 +452,7 @@ impl Blocker for Nftables {
             .map_err(|e| block_error(e, targets))
     }
 
-    /// One batch: flush both sets, add every target (see [`Nftables::apply_replace`]).
+    /// One batch: empty every set of ours, add every target (see [`Nftables::apply_replace`]).
     fn replace_all(&mut self, targets: &[Target]) -> Result<(), BlockError> {
         self.quietly(targets.len(), |s| s.apply_replace(targets))
             .map_err(|e| block_error(e, targets))

@@ -10,13 +10,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
 use nftnl::expr::{
-    Cmp, CmpOp, Counter, Ipv4HeaderField, Ipv6HeaderField, Lookup, Meta, NetworkHeaderField,
-    Payload, Verdict,
+    Bitwise, Cmp, CmpOp, Counter, Ipv4HeaderField, Ipv6HeaderField, Lookup, Meta,
+    NetworkHeaderField, Payload, Verdict,
 };
 use nftnl::set::Set;
 use nftnl::{Batch, Chain, ChainType, FinalizedBatch, MsgType, Policy, ProtoFamily, Rule, Table};
 
-use crate::plan::{rule_exprs, Elem, Expr, Family, Hook, Msg, Plan, PRIORITY};
+use crate::plan::{rule_exprs, Elem, Expr, Family, Hook, Msg, Plan, SetRef, PRIORITY};
 use crate::sys;
 
 /// Elements per libnftnl set object while encoding: bounds the memory of libnftnl's
@@ -91,10 +91,11 @@ fn write(batch: &mut Batch, t: &Table, m: &Msg) -> usize {
             1
         }
         // nft add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }
-        Msg::AddSet(f) => {
-            match f {
-                Family::V4 => batch.add(&plan_set::<Ipv4Addr>(t, *f), MsgType::Add),
-                Family::V6 => batch.add(&plan_set::<Ipv6Addr>(t, *f), MsgType::Add),
+        Msg::AddSet(s) => {
+            let name = cstr(&s.name());
+            match s.family {
+                Family::V4 => batch.add(&plan_set::<Ipv4Addr>(t, &name, *s), MsgType::Add),
+                Family::V6 => batch.add(&plan_set::<Ipv6Addr>(t, &name, *s), MsgType::Add),
             }
             1
         }
@@ -110,16 +111,18 @@ fn write(batch: &mut Batch, t: &Table, m: &Msg) -> usize {
             1
         }
         // nft add rule inet portsentry input meta nfproto ipv4 ip saddr @blocked4 counter drop
-        Msg::AddRule(h, f) => {
+        // (a set of networks: ... ip saddr & 255.255.255.0 @blocked4_24 counter drop)
+        Msg::AddRule(h, s) => {
             let c = plan_chain(t, *h);
-            match f {
+            let name = cstr(&s.name());
+            match s.family {
                 Family::V4 => {
-                    let s = plan_set::<Ipv4Addr>(t, *f);
-                    batch.add(&plan_rule(&c, &s, *f), MsgType::Add);
+                    let set = plan_set::<Ipv4Addr>(t, &name, *s);
+                    batch.add(&plan_rule(&c, &set, *s), MsgType::Add);
                 }
                 Family::V6 => {
-                    let s = plan_set::<Ipv6Addr>(t, *f);
-                    batch.add(&plan_rule(&c, &s, *f), MsgType::Add);
+                    let set = plan_set::<Ipv6Addr>(t, &name, *s);
+                    batch.add(&plan_rule(&c, &set, *s), MsgType::Add);
                 }
             }
             1
@@ -134,8 +137,8 @@ fn write(batch: &mut Batch, t: &Table, m: &Msg) -> usize {
         // nft delete element inet portsentry blocked4 { 198.18.0.1 }
         Msg::DelElems(f, elems) => write_elems(batch, t, *f, elems, MsgType::Del),
         // nft flush set inet portsentry blocked4
-        Msg::FlushSet(f) => {
-            let set = cstr(f.set_name());
+        Msg::FlushSet(s) => {
+            let set = cstr(&s.name());
             sys::push_flush(batch, t.get_name(), &set, ProtoFamily::Inet as u16);
             1
         }
@@ -148,9 +151,8 @@ fn write(batch: &mut Batch, t: &Table, m: &Msg) -> usize {
 }
 
 // nft add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }
-fn plan_set<'a, K: nftnl::set::SetKey>(t: &'a Table, f: Family) -> Set<'a, K> {
-    let name = cstr(f.set_name());
-    let s = Set::<K>::new_named(&name, f.set_id(), t, ProtoFamily::Inet);
+fn plan_set<'a, K: nftnl::set::SetKey>(t: &'a Table, name: &CStr, set: SetRef) -> Set<'a, K> {
+    let s = Set::<K>::new_named(name, set.set_id(), t, ProtoFamily::Inet);
     sys::set_flags(&s, libc::NFT_SET_TIMEOUT as u32);
     s
 }
@@ -174,9 +176,10 @@ fn plan_base_chain(t: &Table, h: Hook) -> Chain<'_> {
 }
 
 // nft add rule inet portsentry input meta nfproto ipv4 ip saddr @blocked4 counter drop
-fn plan_rule<'a, K>(c: &'a Chain<'a>, set: &Set<'_, K>, f: Family) -> Rule<'a> {
+fn plan_rule<'a, K>(c: &'a Chain<'a>, set: &Set<'_, K>, s: SetRef) -> Rule<'a> {
+    let f = s.family;
     let mut r = Rule::new(c);
-    for e in rule_exprs(f) {
+    for e in rule_exprs(s) {
         match e {
             Expr::MetaNfproto => r.add_expr(&Meta::NfProto),
             Expr::CmpEq(bytes) => r.add_expr(&Cmp::new(CmpOp::Eq, bytes.as_slice())),
@@ -184,6 +187,10 @@ fn plan_rule<'a, K>(c: &'a Chain<'a>, set: &Set<'_, K>, f: Family) -> Rule<'a> {
                 Family::V4 => NetworkHeaderField::Ipv4(Ipv4HeaderField::Saddr),
                 Family::V6 => NetworkHeaderField::Ipv6(Ipv6HeaderField::Saddr),
             })),
+            Expr::Mask(mask) => {
+                let xor = vec![0u8; mask.len()];
+                r.add_expr(&Bitwise::new(mask.as_slice(), xor.as_slice()))
+            }
             Expr::Lookup(_) => r.add_expr(&Lookup::new(set)),
             Expr::Counter => r.add_expr(&Counter),
             Expr::Drop => r.add_expr(&Verdict::Drop),
@@ -193,8 +200,8 @@ fn plan_rule<'a, K>(c: &'a Chain<'a>, set: &Set<'_, K>, f: Family) -> Rule<'a> {
 }
 
 // nft add|delete element inet portsentry blocked4 { ... }
-fn write_elems(batch: &mut Batch, t: &Table, f: Family, elems: &[Elem], op: MsgType) -> usize {
-    let set = cstr(f.set_name());
+fn write_elems(batch: &mut Batch, t: &Table, s: SetRef, elems: &[Elem], op: MsgType) -> usize {
+    let set = cstr(&s.name());
     let table: &CStr = t.get_name();
     let mut n = 0;
     for chunk in elems.chunks(ELEM_CHUNK) {
@@ -215,6 +222,7 @@ fn write_elems(batch: &mut Batch, t: &Table, f: Family, elems: &[Elem], op: MsgT
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::SetRef;
     use crate::plan::{plan_block, plan_flush, plan_init, plan_replace, plan_unblock, Options};
     use crate::wire;
     use portsentry_blocker::Target;
@@ -253,7 +261,7 @@ mod tests {
 
     #[test]
     fn init_batch_creates_without_excl() {
-        let e = encode("portsentry", &plan_init(&Options::default(), &[]));
+        let e = encode("portsentry", &plan_init(&Options::default(), &[], &[]));
         let k = kinds(&e);
         assert_eq!(
             k,
@@ -286,12 +294,46 @@ mod tests {
     }
 
     #[test]
+    fn a_set_of_networks_has_a_masking_rule() {
+        let s = SetRef {
+            family: Family::V4,
+            prefix: 24,
+        };
+        let e = encode(
+            "portsentry",
+            &crate::plan::plan_create_sets(&Options::default(), &[s]),
+        );
+        let k: Vec<u16> = kinds(&e).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            k,
+            [
+                libc::NFT_MSG_NEWTABLE,
+                libc::NFT_MSG_NEWSET,
+                libc::NFT_MSG_NEWCHAIN,
+                libc::NFT_MSG_NEWRULE
+            ]
+            .map(|x| x as u16)
+        );
+        let bytes: Vec<u8> = e.pages().concat();
+        let rule = wire::messages(&bytes).nth(4).unwrap().unwrap();
+        let has = |needle: &[u8]| rule.payload.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b"bitwise\0"));
+        assert!(has(b"lookup\0"));
+        assert!(has(b"blocked4_24\0"));
+        assert!(has(&[255, 255, 255, 0]));
+        assert_eq!(
+            e.labels[3],
+            "add rule inet portsentry input ip saddr & 255.255.255.0 @blocked4_24 counter drop"
+        );
+    }
+
+    #[test]
     fn sets_carry_the_timeout_flag_and_key() {
         let t = Table::new(c"portsentry", ProtoFamily::Inet);
-        let s = plan_set::<Ipv4Addr>(&t, Family::V4);
+        let s = plan_set::<Ipv4Addr>(&t, c"blocked4", SetRef::hosts(Family::V4));
         assert_eq!(sys::set_flags_of(&s), Some(libc::NFT_SET_TIMEOUT as u32));
         assert_eq!(s.get_name(), c"blocked4");
-        let s = plan_set::<Ipv6Addr>(&t, Family::V6);
+        let s = plan_set::<Ipv6Addr>(&t, c"blocked6", SetRef::hosts(Family::V6));
         assert_eq!(sys::set_flags_of(&s), Some(libc::NFT_SET_TIMEOUT as u32));
     }
 
@@ -304,7 +346,7 @@ mod tests {
             },
             Target::host("fd00:5e5e::1".parse().unwrap()),
         ];
-        let e = encode("portsentry", &plan_block(&targets).0);
+        let e = encode("portsentry", &plan_block(&targets));
         let new = libc::NFT_MSG_NEWSETELEM as u16;
         let del = libc::NFT_MSG_DELSETELEM as u16;
         assert_eq!(
@@ -337,7 +379,7 @@ mod tests {
                 ..Target::host(std::net::IpAddr::V4(Ipv4Addr::from(0xC612_0000 + i)))
             })
             .collect();
-        let e = encode("portsentry", &plan_block(&targets).0);
+        let e = encode("portsentry", &plan_block(&targets));
         assert!(e.pages().len() > 1, "a batch this big spans several pages");
         let bytes: Vec<u8> = e.pages().concat();
         let mut seen = 0;
@@ -363,7 +405,10 @@ mod tests {
                 ..Target::host("fd00:5e5e::1".parse().unwrap())
             },
         ];
-        let e = encode("portsentry", &plan_replace(&targets).0);
+        let e = encode(
+            "portsentry",
+            &plan_replace(&Options::default(), &targets, &[]),
+        );
         let new = libc::NFT_MSG_NEWSETELEM as u16;
         let del = libc::NFT_MSG_DELSETELEM as u16;
         assert_eq!(
@@ -413,8 +458,11 @@ mod tests {
             })
             .collect();
         let size = |e: &Encoded| e.pages().iter().map(|p| p.len()).sum::<usize>();
-        let replace = encode("portsentry", &plan_replace(&targets).0);
-        let block = encode("portsentry", &plan_block(&targets).0);
+        let replace = encode(
+            "portsentry",
+            &plan_replace(&Options::default(), &targets, &[]),
+        );
+        let block = encode("portsentry", &plan_block(&targets));
         assert!(
             size(&replace) * 2 < size(&block),
             "{} vs {}",

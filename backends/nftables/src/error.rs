@@ -5,7 +5,6 @@
 //! Must not: repeat the cause in the message (it is kept as the source).
 
 use nix::errno::Errno;
-use portsentry_blocker::Net;
 
 use crate::wire::WireError;
 
@@ -61,9 +60,6 @@ pub enum NftError {
     /// An element key had a length no address has.
     #[error("set {set} holds a {len}-byte key")]
     BadKey { set: &'static str, len: usize },
-    /// A target was a network; our sets hold single addresses (no `interval` flag yet).
-    #[error("{0} is a network, and the nft sets hold single addresses only")]
-    NotAHost(Net),
 }
 
 impl NftError {

@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn a_refused_message_is_named_by_its_nft_command() {
         let t = Target::host("198.18.0.7".parse().unwrap());
-        let enc = encode("portsentry", &plan_block(&[t]).0);
+        let enc = encode("portsentry", &plan_block(&[t]));
         let (_, first) = enc.expected();
         let e = verdict(&enc, &answered(&enc, &[(first, libc::ENOENT)])).unwrap_err();
         assert!(e.objects_missing());

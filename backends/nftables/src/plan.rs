@@ -87,7 +87,7 @@ impl Family {
         }
     }
 
-    /// Our set for this family.
+    /// Our set of single addresses of this family.
     pub fn set_name(self) -> &'static str {
         match self {
             Family::V4 => "blocked4",
@@ -100,6 +100,14 @@ impl Family {
         match self {
             Family::V4 => 7,
             Family::V6 => 8,
+        }
+    }
+
+    /// The prefix length of a single address.
+    pub fn max_prefix(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
         }
     }
 
@@ -135,19 +143,111 @@ impl Family {
         }
     }
 
-    /// Transaction-local id of the set, so a rule in the same batch can name it.
-    pub fn set_id(self) -> u32 {
-        match self {
-            Family::V4 => 1,
-            Family::V6 => 2,
-        }
-    }
-
     /// `ip` / `ip6`, as in `ip saddr`.
     pub fn nft_proto(self) -> &'static str {
         match self {
             Family::V4 => "ip",
             Family::V6 => "ip6",
+        }
+    }
+}
+
+/// One of our sets: the addresses of one family at one prefix length. Single addresses
+/// (/32, /128) live in `blocked4` / `blocked6`, which always exist; each shorter prefix
+/// length in use gets its own set (`blocked4_24`, `blocked6_64`, ...) and one rule that
+/// masks the source address to that length before the lookup. Unlike one `interval` set,
+/// networks that overlap (a /16 and a /24 inside it) are held side by side, each with its
+/// own kernel timeout, and a lookup stays a hash lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SetRef {
+    pub family: Family,
+    pub prefix: u8,
+}
+
+impl SetRef {
+    /// The set of single addresses of a family.
+    pub fn hosts(family: Family) -> SetRef {
+        SetRef {
+            family,
+            prefix: family.max_prefix(),
+        }
+    }
+
+    /// The set that holds `net`.
+    pub fn of(net: &Net) -> SetRef {
+        SetRef {
+            family: Family::of(&net.addr()),
+            prefix: net.prefix(),
+        }
+    }
+
+    pub fn is_hosts(self) -> bool {
+        self.prefix == self.family.max_prefix()
+    }
+
+    /// `blocked4`, `blocked6`, or `blocked4_24` for a prefix length.
+    pub fn name(self) -> String {
+        if self.is_hosts() {
+            self.family.set_name().to_string()
+        } else {
+            format!("{}_{}", self.family.set_name(), self.prefix)
+        }
+    }
+
+    /// The set a name of ours stands for; `None` for any other name.
+    pub fn parse(name: &str) -> Option<SetRef> {
+        let (base, prefix) = match name.split_once('_') {
+            Some((b, p)) => (b, Some(p)),
+            None => (name, None),
+        };
+        let family = Family::ALL.into_iter().find(|f| f.set_name() == base)?;
+        let prefix = match prefix {
+            None => family.max_prefix(),
+            Some(p) => {
+                let n = p.parse::<u8>().ok().filter(|&n| n < family.max_prefix())?;
+                // digits only, no leading zero: one name per set
+                if p != n.to_string() {
+                    return None;
+                }
+                n
+            }
+        };
+        Some(SetRef { family, prefix })
+    }
+
+    /// Transaction-local id, unique among our sets, so a rule in the same batch can name
+    /// a set created there.
+    pub fn set_id(self) -> u32 {
+        let base = match self.family {
+            Family::V4 => 0,
+            Family::V6 => 33,
+        };
+        1 + base + u32::from(self.prefix)
+    }
+
+    /// The netmask bytes of the prefix length, in network order.
+    pub fn mask(self) -> Vec<u8> {
+        let len = self.family.key_len() as usize;
+        (0..len)
+            .map(|i| {
+                let bits = usize::from(self.prefix).saturating_sub(i * 8).min(8);
+                (0xff00u16 >> bits) as u8
+            })
+            .collect()
+    }
+
+    /// The mask as an address, as nft prints it (`255.255.255.0`).
+    fn mask_text(self) -> String {
+        let m = self.mask();
+        match self.family {
+            Family::V4 => {
+                let b: [u8; 4] = m.try_into().unwrap_or_default();
+                IpAddr::from(b).to_string()
+            }
+            Family::V6 => {
+                let b: [u8; 16] = m.try_into().unwrap_or_default();
+                IpAddr::from(b).to_string()
+            }
         }
     }
 }
@@ -161,41 +261,54 @@ pub enum Expr {
     CmpEq(Vec<u8>),
     /// Load `len` bytes at `offset` of the network header.
     NetworkPayload { offset: u32, len: u32 },
-    /// Continue only if register 1 is an element of the named set.
-    Lookup(&'static str),
+    /// Register 1 &= these bytes (the netmask of a prefix length).
+    Mask(Vec<u8>),
+    /// Continue only if register 1 is an element of this set.
+    Lookup(SetRef),
     /// Count packets and bytes.
     Counter,
     /// Drop the packet.
     Drop,
 }
 
-/// `meta nfproto ipv4 ip saddr @blocked4 counter drop` (and the IPv6 twin).
-pub fn rule_exprs(family: Family) -> Vec<Expr> {
-    let (offset, len) = family.saddr();
-    vec![
+/// `meta nfproto ipv4 ip saddr @blocked4 counter drop` (and the IPv6 twin); for a set of
+/// networks `ip saddr & 255.255.255.0 @blocked4_24 counter drop`.
+pub fn rule_exprs(set: SetRef) -> Vec<Expr> {
+    let (offset, len) = set.family.saddr();
+    let mut out = vec![
         Expr::MetaNfproto,
-        Expr::CmpEq(vec![family.nfproto()]),
+        Expr::CmpEq(vec![set.family.nfproto()]),
         Expr::NetworkPayload { offset, len },
-        Expr::Lookup(family.set_name()),
-        Expr::Counter,
-        Expr::Drop,
-    ]
+    ];
+    if !set.is_hosts() {
+        out.push(Expr::Mask(set.mask()));
+    }
+    out.extend([Expr::Lookup(set), Expr::Counter, Expr::Drop]);
+    out
 }
 
-/// One set element: a host address and its kernel timeout.
+/// One set element: a network (or a single address) and its kernel timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elem {
-    pub addr: IpAddr,
+    pub net: Net,
     /// Milliseconds until the kernel drops the element; `None` = permanent.
     pub timeout_ms: Option<u64>,
 }
 
 impl Elem {
-    /// The key bytes in network order, as the set stores them.
+    /// The key bytes in network order, as the set stores them (host bits are zero).
     pub fn key(&self) -> Vec<u8> {
-        match self.addr {
+        match self.net.addr() {
             IpAddr::V4(a) => a.octets().to_vec(),
             IpAddr::V6(a) => a.octets().to_vec(),
+        }
+    }
+
+    /// The element without its timeout (what a delete names).
+    fn key_only(&self) -> Elem {
+        Elem {
+            timeout_ms: None,
+            ..*self
         }
     }
 }
@@ -206,21 +319,21 @@ pub enum Msg {
     /// Create the table if absent (no `NLM_F_EXCL`).
     AddTable,
     /// Create the set if absent, flags `timeout`.
-    AddSet(Family),
+    AddSet(SetRef),
     /// Create the base chain if absent.
     AddChain(Hook),
     /// Delete every rule of our chain.
     FlushChain(Hook),
-    /// Append the drop rule for one family.
-    AddRule(Hook, Family),
+    /// Append the drop rule for one set.
+    AddRule(Hook, SetRef),
     /// Delete a chain we no longer want.
     DelChain(Hook),
     /// Add elements; an existing one is not an error (no `NLM_F_EXCL`).
-    AddElems(Family, Vec<Elem>),
+    AddElems(SetRef, Vec<Elem>),
     /// Delete elements; a missing one fails the batch with `ENOENT`.
-    DelElems(Family, Vec<Elem>),
+    DelElems(SetRef, Vec<Elem>),
     /// Delete every element of the set (`NFT_MSG_DELSETELEM` without an element list).
-    FlushSet(Family),
+    FlushSet(SetRef),
     /// Delete our table with everything in it.
     DelTable,
 }
@@ -230,10 +343,10 @@ impl Msg {
     pub fn nft(&self, table: &str) -> String {
         match self {
             Msg::AddTable => format!("add table inet {table}"),
-            Msg::AddSet(f) => format!(
+            Msg::AddSet(s) => format!(
                 "add set inet {table} {} {{ type {}; flags timeout; }}",
-                f.set_name(),
-                f.key_name()
+                s.name(),
+                s.family.key_name()
             ),
             Msg::AddChain(h) => format!(
                 "add chain inet {table} {} {{ type filter hook {} priority {PRIORITY}; policy accept; }}",
@@ -241,27 +354,34 @@ impl Msg {
                 h.chain()
             ),
             Msg::FlushChain(h) => format!("flush chain inet {table} {}", h.chain()),
-            Msg::AddRule(h, f) => format!(
+            Msg::AddRule(h, s) if s.is_hosts() => format!(
                 "add rule inet {table} {} {} saddr @{} counter drop",
                 h.chain(),
-                f.nft_proto(),
-                f.set_name()
+                s.family.nft_proto(),
+                s.name()
+            ),
+            Msg::AddRule(h, s) => format!(
+                "add rule inet {table} {} {} saddr & {} @{} counter drop",
+                h.chain(),
+                s.family.nft_proto(),
+                s.mask_text(),
+                s.name()
             ),
             Msg::DelChain(h) => format!("delete chain inet {table} {}", h.chain()),
-            Msg::AddElems(f, e) => elems_cmd("add", table, *f, e),
-            Msg::DelElems(f, e) => elems_cmd("delete", table, *f, e),
-            Msg::FlushSet(f) => format!("flush set inet {table} {}", f.set_name()),
+            Msg::AddElems(s, e) => elems_cmd("add", table, *s, e),
+            Msg::DelElems(s, e) => elems_cmd("delete", table, *s, e),
+            Msg::FlushSet(s) => format!("flush set inet {table} {}", s.name()),
             Msg::DelTable => format!("delete table inet {table}"),
         }
     }
 }
 
-fn elems_cmd(verb: &str, table: &str, family: Family, elems: &[Elem]) -> String {
-    let set = family.set_name();
+fn elems_cmd(verb: &str, table: &str, set: SetRef, elems: &[Elem]) -> String {
+    let name = set.name();
     match elems {
-        [one] => format!("{verb} element inet {table} {set} {{ {} }}", one.addr),
+        [one] => format!("{verb} element inet {table} {name} {{ {} }}", one.net),
         _ => format!(
-            "{verb} element inet {table} {set} {{ {} elements }}",
+            "{verb} element inet {table} {name} {{ {} elements }}",
             elems.len()
         ),
     }
@@ -283,16 +403,26 @@ impl fmt::Display for Plan {
     }
 }
 
-/// Set-up: create table, sets and chains if absent, flush our chains, re-add our rules,
-/// and delete `stale` chains (ours, on hooks no longer wanted, known to exist).
-pub fn plan_init(opts: &Options, stale: &[Hook]) -> Plan {
+/// The host sets, IPv4 first: they always exist.
+fn host_sets() -> [SetRef; 2] {
+    Family::ALL.map(SetRef::hosts)
+}
+
+/// Set-up: create table, sets and chains if absent, flush our chains, re-add our rules
+/// (one per host set, one per set of networks in `net_sets`, the ones that exist), and
+/// delete `stale` chains (ours, on hooks no longer wanted, known to exist).
+pub fn plan_init(opts: &Options, net_sets: &[SetRef], stale: &[Hook]) -> Plan {
     let hooks = opts.wanted_hooks();
+    let sets: Vec<SetRef> = host_sets()
+        .into_iter()
+        .chain(net_sets.iter().copied().filter(|s| !s.is_hosts()))
+        .collect();
     let mut msgs = vec![Msg::AddTable];
-    msgs.extend(Family::ALL.map(Msg::AddSet));
+    msgs.extend(sets.iter().map(|&s| Msg::AddSet(s)));
     for &h in &hooks {
         msgs.push(Msg::AddChain(h));
         msgs.push(Msg::FlushChain(h));
-        msgs.extend(Family::ALL.map(|f| Msg::AddRule(h, f)));
+        msgs.extend(sets.iter().map(|&s| Msg::AddRule(h, s)));
     }
     msgs.extend(
         stale
@@ -303,134 +433,140 @@ pub fn plan_init(opts: &Options, stale: &[Hook]) -> Plan {
     Plan { msgs }
 }
 
-/// The host targets, deduplicated (the last timeout wins), in first-seen order; and the
-/// targets that are networks, not hosts (the sets have no `interval` flag yet, so those
-/// cannot be held).
-pub fn hosts(targets: &[Target]) -> (Vec<Elem>, Vec<Net>) {
+/// Creates sets of networks that do not exist yet, each with its rule in every wanted
+/// chain (the chains are created if absent; `init` re-adds every rule anyway). Empty
+/// when `missing` is.
+pub fn plan_create_sets(opts: &Options, missing: &[SetRef]) -> Plan {
+    let missing: Vec<SetRef> = missing.iter().copied().filter(|s| !s.is_hosts()).collect();
+    if missing.is_empty() {
+        return Plan::default();
+    }
+    let mut msgs = vec![Msg::AddTable];
+    msgs.extend(missing.iter().map(|&s| Msg::AddSet(s)));
+    for h in opts.wanted_hooks() {
+        msgs.push(Msg::AddChain(h));
+        msgs.extend(missing.iter().map(|&s| Msg::AddRule(h, s)));
+    }
+    Plan { msgs }
+}
+
+/// The targets as elements, deduplicated (the last timeout wins), in first-seen order.
+pub fn elems(targets: &[Target]) -> Vec<Elem> {
     let mut order: Vec<Elem> = Vec::with_capacity(targets.len());
-    let mut index: HashMap<IpAddr, usize> = HashMap::with_capacity(targets.len());
-    let mut rejected = Vec::new();
+    let mut index: HashMap<Net, usize> = HashMap::with_capacity(targets.len());
     for t in targets {
-        if !t.net.is_host() {
-            rejected.push(t.net);
-            continue;
-        }
         let elem = Elem {
-            addr: t.net.addr(),
+            net: t.net,
             timeout_ms: t.timeout.map(timeout_ms),
         };
-        match index.get(&elem.addr) {
+        match index.get(&elem.net) {
             Some(&i) => order[i] = elem,
             None => {
-                index.insert(elem.addr, order.len());
+                index.insert(elem.net, order.len());
                 order.push(elem);
             }
         }
     }
-    (order, rejected)
+    order
 }
 
-/// `hosts` split by family, IPv4 first; families without hosts are left out.
-fn by_family(hosts: &[Elem]) -> Vec<(Family, Vec<Elem>)> {
-    Family::ALL
-        .into_iter()
-        .map(|f| {
-            let e: Vec<Elem> = hosts
-                .iter()
-                .filter(|e| Family::of(&e.addr) == f)
-                .copied()
-                .collect();
-            (f, e)
-        })
-        .filter(|(_, e)| !e.is_empty())
-        .collect()
+/// The sets `targets` need.
+pub fn sets_of(targets: &[Target]) -> Vec<SetRef> {
+    let mut s: Vec<SetRef> = targets.iter().map(|t| SetRef::of(&t.net)).collect();
+    s.sort();
+    s.dedup();
+    s
 }
 
-/// Blocks: the host targets, deduplicated (the last timeout wins), as add + delete + add
-/// per family. The first add makes every element exist (a no-op for existing ones), the
-/// delete removes it, the second add creates it afresh with the new timeout: inside one
+/// `elems` split by set, host sets first (IPv4, IPv6), then networks by family and
+/// prefix length; sets without elements are left out.
+fn by_set(elems: &[Elem]) -> Vec<(SetRef, Vec<Elem>)> {
+    let mut groups: std::collections::BTreeMap<(bool, SetRef), Vec<Elem>> = Default::default();
+    for e in elems {
+        let s = SetRef::of(&e.net);
+        groups.entry((!s.is_hosts(), s)).or_default().push(*e);
+    }
+    groups.into_iter().map(|((_, s), e)| (s, e)).collect()
+}
+
+/// Blocks: the targets, deduplicated (the last timeout wins), as add + delete + add per
+/// set. The first add makes every element exist (a no-op for existing ones), the delete
+/// removes it, the second add creates it afresh with the new timeout: inside one
 /// transaction that refreshes the kernel's expiry on every kernel, where a plain re-add
 /// keeps the old expiry (always on kernels without element timeout updates; on newer
 /// ones, 6.18 measured, whenever the timeout is unchanged). Deleting alone would fail the
-/// whole batch with `ENOENT` for an element that is not there yet.
-///
-/// Returns the plan and the targets that are networks, not hosts.
-pub fn plan_block(targets: &[Target]) -> (Plan, Vec<Net>) {
-    let (hosts, rejected) = hosts(targets);
-    let by_family = by_family(&hosts);
+/// whole batch with `ENOENT` for an element that is not there yet. The sets must exist
+/// (see [`plan_create_sets`]).
+pub fn plan_block(targets: &[Target]) -> Plan {
+    let by_set = by_set(&elems(targets));
     let mut msgs = Vec::new();
-    for (f, e) in &by_family {
-        msgs.push(Msg::AddElems(*f, e.clone()));
+    for (s, e) in &by_set {
+        msgs.push(Msg::AddElems(*s, e.clone()));
     }
-    for (f, e) in &by_family {
-        let keys = e
-            .iter()
-            .map(|x| Elem {
-                timeout_ms: None,
-                ..*x
-            })
-            .collect();
-        msgs.push(Msg::DelElems(*f, keys));
+    for (s, e) in &by_set {
+        msgs.push(Msg::DelElems(*s, e.iter().map(Elem::key_only).collect()));
     }
-    for (f, e) in by_family {
-        msgs.push(Msg::AddElems(f, e));
+    for (s, e) in by_set {
+        msgs.push(Msg::AddElems(s, e));
     }
-    (Plan { msgs }, rejected)
-}
-
-/// Adds: the host targets, deduplicated, as one add per family. For elements not in the
-/// sets yet (an existing one keeps its old expiry: use [`plan_block`] to refresh).
-///
-/// Returns the plan and the targets that are networks, not hosts.
-pub fn plan_add(targets: &[Target]) -> (Plan, Vec<Net>) {
-    let (hosts, rejected) = hosts(targets);
-    let msgs = by_family(&hosts)
-        .into_iter()
-        .map(|(f, e)| Msg::AddElems(f, e))
-        .collect();
-    (Plan { msgs }, rejected)
-}
-
-/// Replace: the sets hold exactly the host targets afterwards (deduplicated, the last
-/// timeout wins). Returns the plan and the targets that are networks, not hosts.
-pub fn plan_replace(targets: &[Target]) -> (Plan, Vec<Net>) {
-    let (hosts, rejected) = hosts(targets);
-    (plan_replace_hosts(&hosts, true), rejected)
-}
-
-// nft -f: add table inet portsentry; add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }; (blocked6 alike); flush set inet portsentry blocked4; flush set inet portsentry blocked6; add element inet portsentry blocked4 { 198.18.0.1 timeout 3600000ms, ... }; (blocked6 alike)
-/// Replace for deduplicated `hosts` in one batch: create table and sets if absent (so the
-/// batch works before `init` too; the drop rules still come from `init`), then with
-/// `flush` empty both sets, then add every host with its own timeout. One plain add per
-/// element is enough: the sets were emptied earlier in the same transaction, so every
-/// element is created afresh with the requested timeout, and none that is kept is ever
-/// missing (the transaction applies as a whole). Without `flush` it only adds (the later
-/// batches of a replace too large for one).
-pub fn plan_replace_hosts(hosts: &[Elem], flush: bool) -> Plan {
-    let mut msgs = vec![Msg::AddTable];
-    msgs.extend(Family::ALL.map(Msg::AddSet));
-    if flush {
-        msgs.extend(Family::ALL.map(Msg::FlushSet));
-    }
-    msgs.extend(
-        by_family(hosts)
-            .into_iter()
-            .map(|(f, e)| Msg::AddElems(f, e)),
-    );
     Plan { msgs }
 }
 
-/// Unblock: delete the element. Empty for a network (we never hold one).
-pub fn plan_unblock(net: &Net) -> Plan {
-    if !net.is_host() {
-        return Plan::default();
+/// Adds: the targets, deduplicated, as one add per set. For elements not in the sets yet
+/// (an existing one keeps its old expiry: use [`plan_block`] to refresh).
+pub fn plan_add(targets: &[Target]) -> Plan {
+    let msgs = by_set(&elems(targets))
+        .into_iter()
+        .map(|(s, e)| Msg::AddElems(s, e))
+        .collect();
+    Plan { msgs }
+}
+
+/// Replace: the sets hold exactly the targets afterwards (deduplicated, the last timeout
+/// wins); `existing` are the sets of networks there now (all are emptied).
+pub fn plan_replace(opts: &Options, targets: &[Target], existing: &[SetRef]) -> Plan {
+    let missing: Vec<SetRef> = sets_of(targets)
+        .into_iter()
+        .filter(|s| !existing.contains(s))
+        .collect();
+    let mut p = plan_create_sets(opts, &missing);
+    p.msgs
+        .extend(plan_replace_elems(&elems(targets), Some(existing)).msgs);
+    p
+}
+
+// nft -f: add table inet portsentry; add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }; (blocked6 alike); flush set inet portsentry blocked4; flush set inet portsentry blocked6; add element inet portsentry blocked4 { 198.18.0.1 timeout 3600000ms, ... }; (blocked6 alike)
+/// Replace for deduplicated `elems` in one batch: create table and host sets if absent
+/// (so the batch works before `init` too; the drop rules still come from `init`), then
+/// with `flush` (the sets of networks there now) empty both host sets and those, then add
+/// every element with its own timeout. One plain add per element is enough: the sets were
+/// emptied earlier in the same transaction, so every element is created afresh with the
+/// requested timeout, and none that is kept is ever missing (the transaction applies as a
+/// whole). Without `flush` it only adds (the later batches of a replace too large for
+/// one). Sets of networks must exist (see [`plan_create_sets`]).
+pub fn plan_replace_elems(elems: &[Elem], flush: Option<&[SetRef]>) -> Plan {
+    let mut msgs = vec![Msg::AddTable];
+    msgs.extend(host_sets().map(Msg::AddSet));
+    if let Some(nets) = flush {
+        msgs.extend(host_sets().map(Msg::FlushSet));
+        msgs.extend(
+            nets.iter()
+                .filter(|s| !s.is_hosts())
+                .map(|&s| Msg::FlushSet(s)),
+        );
     }
+    msgs.extend(by_set(elems).into_iter().map(|(s, e)| Msg::AddElems(s, e)));
+    Plan { msgs }
+}
+
+/// Unblock: delete the element from its set.
+pub fn plan_unblock(net: &Net) -> Plan {
     let elem = Elem {
-        addr: net.addr(),
+        net: *net,
         timeout_ms: None,
     };
     Plan {
-        msgs: vec![Msg::DelElems(Family::of(&elem.addr), vec![elem])],
+        msgs: vec![Msg::DelElems(SetRef::of(net), vec![elem])],
     }
 }
 
@@ -463,24 +599,104 @@ mod tests {
 
     fn t(s: &str, timeout: Option<u64>) -> Target {
         Target {
+            net: s.parse().unwrap(),
             timeout: timeout.map(Duration::from_secs),
-            ..Target::host(s.parse().unwrap())
+            reason: Default::default(),
         }
+    }
+
+    fn e(s: &str, timeout_ms: Option<u64>) -> Elem {
+        Elem {
+            net: s.parse().unwrap(),
+            timeout_ms,
+        }
+    }
+
+    const H4: SetRef = SetRef {
+        family: Family::V4,
+        prefix: 32,
+    };
+    const H6: SetRef = SetRef {
+        family: Family::V6,
+        prefix: 128,
+    };
+    const N4_24: SetRef = SetRef {
+        family: Family::V4,
+        prefix: 24,
+    };
+    const N6_64: SetRef = SetRef {
+        family: Family::V6,
+        prefix: 64,
+    };
+
+    #[test]
+    fn set_names_ids_and_masks() {
+        assert_eq!(H4.name(), "blocked4");
+        assert_eq!(H6.name(), "blocked6");
+        assert_eq!(N4_24.name(), "blocked4_24");
+        assert_eq!(N6_64.name(), "blocked6_64");
+        for s in [H4, H6, N4_24, N6_64] {
+            assert_eq!(SetRef::parse(&s.name()), Some(s));
+        }
+        for bad in [
+            "blocked4_32",
+            "blocked4_024",
+            "blocked4_+1",
+            "blocked6_128",
+            "blocked4_",
+            "blocked5",
+            "other",
+            "blocked4_x",
+        ] {
+            assert_eq!(SetRef::parse(bad), None, "{bad}");
+        }
+        assert_eq!(SetRef::parse("blocked4_0").map(|s| s.prefix), Some(0));
+        // every set of ours has its own transaction id
+        let mut ids: Vec<u32> = Family::ALL
+            .into_iter()
+            .flat_map(|f| (0..=f.max_prefix()).map(move |prefix| SetRef { family: f, prefix }))
+            .map(SetRef::set_id)
+            .collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        assert!(!ids.contains(&0));
+        assert_eq!(N4_24.mask(), vec![255, 255, 255, 0]);
+        assert_eq!(
+            SetRef {
+                family: Family::V4,
+                prefix: 0
+            }
+            .mask(),
+            vec![0; 4]
+        );
+        assert_eq!(
+            SetRef {
+                family: Family::V4,
+                prefix: 20
+            }
+            .mask(),
+            vec![255, 255, 240, 0]
+        );
+        assert_eq!(N6_64.mask(), [[0xff; 8], [0; 8]].concat());
+        assert_eq!(SetRef::of(&"198.18.0.0/24".parse().unwrap()), N4_24);
+        assert_eq!(SetRef::of(&"fd00:5e5e::1".parse().unwrap()), H6);
     }
 
     #[test]
     fn init_creates_then_flushes_then_adds_rules() {
-        let p = plan_init(&Options::default(), &[]);
+        let p = plan_init(&Options::default(), &[], &[]);
         assert_eq!(
             p.msgs,
             vec![
                 Msg::AddTable,
-                Msg::AddSet(Family::V4),
-                Msg::AddSet(Family::V6),
+                Msg::AddSet(H4),
+                Msg::AddSet(H6),
                 Msg::AddChain(Hook::Input),
                 Msg::FlushChain(Hook::Input),
-                Msg::AddRule(Hook::Input, Family::V4),
-                Msg::AddRule(Hook::Input, Family::V6),
+                Msg::AddRule(Hook::Input, H4),
+                Msg::AddRule(Hook::Input, H6),
             ]
         );
         assert_eq!(
@@ -496,12 +712,35 @@ mod tests {
     }
 
     #[test]
+    fn init_keeps_a_rule_for_every_set_of_networks() {
+        let p = plan_init(&Options::default(), &[N4_24, N6_64, H4], &[]);
+        assert_eq!(p.msgs[3..5], [Msg::AddSet(N4_24), Msg::AddSet(N6_64)]);
+        assert_eq!(
+            p.msgs[7..],
+            [
+                Msg::AddRule(Hook::Input, H4),
+                Msg::AddRule(Hook::Input, H6),
+                Msg::AddRule(Hook::Input, N4_24),
+                Msg::AddRule(Hook::Input, N6_64),
+            ]
+        );
+        assert_eq!(
+            p.msgs[9].nft("portsentry"),
+            "add rule inet portsentry input ip saddr & 255.255.255.0 @blocked4_24 counter drop"
+        );
+        assert_eq!(
+            p.msgs[10].nft("portsentry"),
+            "add rule inet portsentry input ip6 saddr & ffff:ffff:ffff:ffff:: @blocked6_64 counter drop"
+        );
+    }
+
+    #[test]
     fn init_with_forward_and_stale_chains() {
         let opts = Options {
             table: "ps".into(),
             hooks: vec![Hook::Forward, Hook::Input, Hook::Forward],
         };
-        let p = plan_init(&opts, &[Hook::Forward]);
+        let p = plan_init(&opts, &[], &[Hook::Forward]);
         let chains: Vec<_> = p
             .msgs
             .iter()
@@ -520,7 +759,7 @@ mod tests {
             4
         );
 
-        let p = plan_init(&Options::default(), &[Hook::Forward]);
+        let p = plan_init(&Options::default(), &[], &[Hook::Forward]);
         assert_eq!(p.msgs.last(), Some(&Msg::DelChain(Hook::Forward)));
         assert_eq!(
             p.msgs.last().unwrap().nft("portsentry"),
@@ -529,25 +768,58 @@ mod tests {
     }
 
     #[test]
+    fn new_sets_of_networks_come_with_their_rules() {
+        let opts = Options {
+            table: "ps".into(),
+            hooks: vec![Hook::Input, Hook::Forward],
+        };
+        assert!(plan_create_sets(&opts, &[]).msgs.is_empty());
+        assert!(plan_create_sets(&opts, &[H4]).msgs.is_empty());
+        assert_eq!(
+            plan_create_sets(&opts, &[N4_24]).msgs,
+            vec![
+                Msg::AddTable,
+                Msg::AddSet(N4_24),
+                Msg::AddChain(Hook::Input),
+                Msg::AddRule(Hook::Input, N4_24),
+                Msg::AddChain(Hook::Forward),
+                Msg::AddRule(Hook::Forward, N4_24),
+            ]
+        );
+    }
+
+    #[test]
     fn rule_expressions_check_the_family_first() {
         assert_eq!(
-            rule_exprs(Family::V4),
+            rule_exprs(H4),
             vec![
                 Expr::MetaNfproto,
                 Expr::CmpEq(vec![2]),
                 Expr::NetworkPayload { offset: 12, len: 4 },
-                Expr::Lookup("blocked4"),
+                Expr::Lookup(H4),
                 Expr::Counter,
                 Expr::Drop,
             ]
         );
         assert_eq!(
-            rule_exprs(Family::V6),
+            rule_exprs(H6),
             vec![
                 Expr::MetaNfproto,
                 Expr::CmpEq(vec![10]),
                 Expr::NetworkPayload { offset: 8, len: 16 },
-                Expr::Lookup("blocked6"),
+                Expr::Lookup(H6),
+                Expr::Counter,
+                Expr::Drop,
+            ]
+        );
+        assert_eq!(
+            rule_exprs(N4_24),
+            vec![
+                Expr::MetaNfproto,
+                Expr::CmpEq(vec![2]),
+                Expr::NetworkPayload { offset: 12, len: 4 },
+                Expr::Mask(vec![255, 255, 255, 0]),
+                Expr::Lookup(N4_24),
                 Expr::Counter,
                 Expr::Drop,
             ]
@@ -555,50 +827,36 @@ mod tests {
     }
 
     #[test]
-    fn block_is_add_delete_add_per_family_deduplicated() {
+    fn block_is_add_delete_add_per_set_deduplicated() {
         let targets = [
             t("198.18.0.1", Some(60)),
             t("fd00:5e5e::1", None),
+            t("198.18.7.0/24", Some(5)),
             t("198.18.0.2", None),
             t("198.18.0.1", Some(120)),
             t("::ffff:198.18.0.3", Some(1)),
         ];
-        let (p, rejected) = plan_block(&targets);
-        assert!(rejected.is_empty());
+        let p = plan_block(&targets);
         let v4 = vec![
-            Elem {
-                addr: "198.18.0.1".parse().unwrap(),
-                timeout_ms: Some(120_000),
-            },
-            Elem {
-                addr: "198.18.0.2".parse().unwrap(),
-                timeout_ms: None,
-            },
-            Elem {
-                addr: "198.18.0.3".parse().unwrap(),
-                timeout_ms: Some(1_000),
-            },
+            e("198.18.0.1", Some(120_000)),
+            e("198.18.0.2", None),
+            e("198.18.0.3", Some(1_000)),
         ];
-        let v6 = vec![Elem {
-            addr: "fd00:5e5e::1".parse().unwrap(),
-            timeout_ms: None,
-        }];
-        let keys4 = v4
-            .iter()
-            .map(|e| Elem {
-                timeout_ms: None,
-                ..*e
-            })
-            .collect();
+        let v6 = vec![e("fd00:5e5e::1", None)];
+        let n24 = vec![e("198.18.7.0/24", Some(5_000))];
+        let keys = |v: &[Elem]| v.iter().map(Elem::key_only).collect::<Vec<_>>();
         assert_eq!(
             p.msgs,
             vec![
-                Msg::AddElems(Family::V4, v4.clone()),
-                Msg::AddElems(Family::V6, v6.clone()),
-                Msg::DelElems(Family::V4, keys4),
-                Msg::DelElems(Family::V6, v6.clone()),
-                Msg::AddElems(Family::V4, v4),
-                Msg::AddElems(Family::V6, v6),
+                Msg::AddElems(H4, v4.clone()),
+                Msg::AddElems(H6, v6.clone()),
+                Msg::AddElems(N4_24, n24.clone()),
+                Msg::DelElems(H4, keys(&v4)),
+                Msg::DelElems(H6, v6.clone()),
+                Msg::DelElems(N4_24, keys(&n24)),
+                Msg::AddElems(H4, v4),
+                Msg::AddElems(H6, v6),
+                Msg::AddElems(N4_24, n24),
             ]
         );
         assert_eq!(
@@ -606,127 +864,83 @@ mod tests {
             "add element inet portsentry blocked6 { fd00:5e5e::1 }"
         );
         assert_eq!(
+            p.msgs[2].nft("portsentry"),
+            "add element inet portsentry blocked4_24 { 198.18.7.0/24 }"
+        );
+        assert_eq!(
             p.msgs[0].nft("portsentry"),
             "add element inet portsentry blocked4 { 3 elements }"
         );
-    }
-
-    #[test]
-    fn block_rejects_networks_but_keeps_hosts() {
-        let net: Net = "198.18.0.0/24".parse().unwrap();
-        let targets = [
-            Target {
-                net,
-                timeout: None,
-                reason: Default::default(),
-            },
-            t("198.18.1.1", None),
-        ];
-        let (p, rejected) = plan_block(&targets);
-        assert_eq!(rejected, vec![net]);
-        assert_eq!(p.msgs.len(), 3);
-        let (p, rejected) = plan_block(&targets[..1]);
-        assert_eq!(rejected, vec![net]);
-        assert!(p.msgs.is_empty());
+        assert_eq!(sets_of(&targets), vec![N4_24, H4, H6]);
     }
 
     #[test]
     fn block_of_nothing_sends_nothing() {
-        assert!(plan_block(&[]).0.msgs.is_empty());
+        assert!(plan_block(&[]).msgs.is_empty());
+        assert!(plan_add(&[]).msgs.is_empty());
     }
 
     #[test]
-    fn replace_creates_flushes_both_sets_then_adds_once() {
+    fn replace_creates_flushes_every_set_then_adds_once() {
         let targets = [
             t("198.18.0.1", Some(60)),
             t("fd00:5e5e::1", None),
             t("198.18.0.2", Some(7)),
             t("198.18.0.1", Some(120)),
+            t("fd00:5e5e:1::/64", Some(9)),
         ];
-        let (p, rejected) = plan_replace(&targets);
-        assert!(rejected.is_empty());
-        let v4 = vec![
-            Elem {
-                addr: "198.18.0.1".parse().unwrap(),
-                timeout_ms: Some(120_000),
-            },
-            Elem {
-                addr: "198.18.0.2".parse().unwrap(),
-                timeout_ms: Some(7_000),
-            },
-        ];
-        let v6 = vec![Elem {
-            addr: "fd00:5e5e::1".parse().unwrap(),
-            timeout_ms: None,
-        }];
+        let opts = Options::default();
+        let p = plan_replace(&opts, &targets, &[N4_24]);
         assert_eq!(
             p.msgs,
             vec![
                 Msg::AddTable,
-                Msg::AddSet(Family::V4),
-                Msg::AddSet(Family::V6),
-                Msg::FlushSet(Family::V4),
-                Msg::FlushSet(Family::V6),
-                Msg::AddElems(Family::V4, v4),
-                Msg::AddElems(Family::V6, v6),
+                Msg::AddSet(N6_64),
+                Msg::AddChain(Hook::Input),
+                Msg::AddRule(Hook::Input, N6_64),
+                Msg::AddTable,
+                Msg::AddSet(H4),
+                Msg::AddSet(H6),
+                Msg::FlushSet(H4),
+                Msg::FlushSet(H6),
+                Msg::FlushSet(N4_24),
+                Msg::AddElems(
+                    H4,
+                    vec![e("198.18.0.1", Some(120_000)), e("198.18.0.2", Some(7_000))]
+                ),
+                Msg::AddElems(H6, vec![e("fd00:5e5e::1", None)]),
+                Msg::AddElems(N6_64, vec![e("fd00:5e5e:1::/64", Some(9_000))]),
             ]
         );
         // No delete of single elements: nothing can be missing for `ENOENT`.
         assert!(!p.msgs.iter().any(|m| matches!(m, Msg::DelElems(..))));
+    }
+
+    #[test]
+    fn replace_with_nothing_empties_every_set() {
+        let p = plan_replace(&Options::default(), &[], &[]);
+        assert_eq!(
+            p.msgs,
+            vec![
+                Msg::AddTable,
+                Msg::AddSet(H4),
+                Msg::AddSet(H6),
+                Msg::FlushSet(H4),
+                Msg::FlushSet(H6),
+            ]
+        );
         assert_eq!(
             p.to_string(),
             "add table inet portsentry\n\
              add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }\n\
              add set inet portsentry blocked6 { type ipv6_addr; flags timeout; }\n\
              flush set inet portsentry blocked4\n\
-             flush set inet portsentry blocked6\n\
-             add element inet portsentry blocked4 { 2 elements }\n\
-             add element inet portsentry blocked6 { fd00:5e5e::1 }\n"
+             flush set inet portsentry blocked6\n"
         );
-    }
-
-    #[test]
-    fn replace_with_nothing_empties_both_sets() {
-        let (p, rejected) = plan_replace(&[]);
-        assert!(rejected.is_empty());
-        assert_eq!(
-            p.msgs,
-            vec![
-                Msg::AddTable,
-                Msg::AddSet(Family::V4),
-                Msg::AddSet(Family::V6),
-                Msg::FlushSet(Family::V4),
-                Msg::FlushSet(Family::V6),
-            ]
-        );
-        // Only IPv6 hosts: both sets are still flushed, only blocked6 gets elements.
-        let (p, _) = plan_replace(&[t("fd00:5e5e::2", Some(1))]);
-        assert_eq!(p.msgs.len(), 6);
-        assert!(matches!(p.msgs[5], Msg::AddElems(Family::V6, ref e) if e.len() == 1));
-    }
-
-    #[test]
-    fn replace_rejects_networks_and_later_batches_only_add() {
-        let net: Net = "fd00:5e5e::/64".parse().unwrap();
-        let targets = [
-            t("198.18.0.1", None),
-            Target {
-                net,
-                timeout: None,
-                reason: Default::default(),
-            },
-        ];
-        let (p, rejected) = plan_replace(&targets);
-        assert_eq!(rejected, vec![net]);
-        assert_eq!(p.msgs.len(), 6);
-        let (hosts, _) = hosts(&targets);
-        let p = plan_replace_hosts(&hosts, false);
+        // later batches of a big replace only add
+        let p = plan_replace_elems(&[e("fd00:5e5e::2", Some(1))], None);
         assert!(!p.msgs.iter().any(|m| matches!(m, Msg::FlushSet(_))));
-        assert_eq!(p.msgs.last(), Some(&Msg::AddElems(Family::V4, hosts)));
-        assert_eq!(
-            Msg::FlushSet(Family::V6).nft("ps"),
-            "flush set inet ps blocked6"
-        );
+        assert!(matches!(p.msgs.last(), Some(Msg::AddElems(s, v)) if *s == H6 && v.len() == 1));
     }
 
     #[test]
@@ -734,17 +948,13 @@ mod tests {
         let p = plan_unblock(&"fd00:5e5e::9".parse().unwrap());
         assert_eq!(
             p.msgs,
-            vec![Msg::DelElems(
-                Family::V6,
-                vec![Elem {
-                    addr: "fd00:5e5e::9".parse().unwrap(),
-                    timeout_ms: None
-                }]
-            )]
+            vec![Msg::DelElems(H6, vec![e("fd00:5e5e::9", None)])]
         );
-        assert!(plan_unblock(&"198.18.0.0/16".parse().unwrap())
-            .msgs
-            .is_empty());
+        let p = plan_unblock(&"198.18.0.0/24".parse().unwrap());
+        assert_eq!(
+            p.msgs,
+            vec![Msg::DelElems(N4_24, vec![e("198.18.0.0/24", None)])]
+        );
         assert_eq!(plan_flush().msgs, vec![Msg::DelTable]);
         assert_eq!(Msg::DelTable.nft("x"), "delete table inet x");
     }
@@ -768,17 +978,11 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_network_order() {
-        let e = Elem {
-            addr: "198.18.0.1".parse().unwrap(),
-            timeout_ms: None,
-        };
-        assert_eq!(e.key(), vec![198, 18, 0, 1]);
-        let e = Elem {
-            addr: "fd00:5e5e::1".parse().unwrap(),
-            timeout_ms: None,
-        };
-        assert_eq!(e.key()[..4], [0xfd, 0x00, 0x5e, 0x5e]);
-        assert_eq!(e.key()[15], 1);
+    fn keys_are_network_order_with_host_bits_clear() {
+        assert_eq!(e("198.18.0.1", None).key(), vec![198, 18, 0, 1]);
+        let k = e("fd00:5e5e::1", None).key();
+        assert_eq!(k[..4], [0xfd, 0x00, 0x5e, 0x5e]);
+        assert_eq!(k[15], 1);
+        assert_eq!(e("198.18.7.9/24", None).key(), vec![198, 18, 7, 0]);
     }
 }

@@ -297,6 +297,27 @@ pub fn get_setelems_request(table: &CStr, set: &CStr, family: u16, seq: u32) -> 
     )
 }
 
+/// `NFT_MSG_GETSET` dump of the sets of one table (`nft list sets`, names only used).
+pub fn get_sets_request(table: &CStr, family: u16, seq: u32) -> Vec<u8> {
+    request(
+        libc::NFT_MSG_GETSET,
+        family,
+        libc::NLM_F_DUMP | libc::NLM_F_ACK,
+        seq,
+        |nlh| {
+            // SAFETY: plain allocation; null is handled by `alloc`.
+            let s = alloc(unsafe { ffi::nftnl_set_alloc() });
+            // SAFETY: as for the table: a fresh owned object, a copied NUL-terminated
+            // name, a payload of one name within the 2 KiB buffer at `nlh`, freed once.
+            unsafe {
+                ffi::nftnl_set_set_str(s.as_ptr(), ffi::NFTNL_SET_TABLE as u16, table.as_ptr());
+                ffi::nftnl_set_nlmsg_build_payload(nlh, s.as_ptr());
+                ffi::nftnl_set_free(s.as_ptr());
+            }
+        },
+    )
+}
+
 /// A dump of the rules of one chain (`nft list chain`'s rules).
 pub fn get_rules_request(table: &CStr, chain: &CStr, family: u16, seq: u32) -> Vec<u8> {
     request(

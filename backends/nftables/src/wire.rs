@@ -19,6 +19,7 @@ pub const NLM_F_DUMP_INTR: u16 = libc::NLM_F_DUMP_INTR as u16;
 const NLA_TYPE_MASK: u16 = libc::NLA_TYPE_MASK as u16;
 
 // From <linux/netfilter/nf_tables.h>; libc does not carry the attribute numbers.
+const NFTA_SET_NAME: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
@@ -244,6 +245,23 @@ pub struct DumpedElem {
     pub timeout_ms: Option<u64>,
     /// Milliseconds until the kernel drops it, if it has a timeout.
     pub expiration_ms: Option<u64>,
+}
+
+/// The set name (`NFTA_SET_NAME`) in the payload of one `NFT_MSG_NEWSET` dump message.
+pub fn set_name(payload: &[u8]) -> Result<Option<String>, WireError> {
+    let attrs_bytes = payload.get(NFGENMSG_LEN..).ok_or(WireError::BadLength {
+        what: "set message",
+        len: payload.len(),
+        expected: "at least 4",
+    })?;
+    for a in attrs(attrs_bytes) {
+        let (kind, v) = a?;
+        if kind == NFTA_SET_NAME {
+            let v = v.strip_suffix(&[0]).unwrap_or(v);
+            return Ok(Some(String::from_utf8_lossy(v).into_owned()));
+        }
+    }
+    Ok(None)
 }
 
 /// Parses the payload of one `NFT_MSG_NEWSETELEM` dump message. Interval-end markers

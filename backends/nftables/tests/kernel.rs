@@ -534,28 +534,94 @@ fn recovers_after_flush_ruleset() {
     );
 }
 
+fn net_for(s: &str, secs: u64) -> Target {
+    Target {
+        net: s.parse().expect("test network"),
+        timeout: Some(Duration::from_secs(secs)),
+        reason: Default::default(),
+    }
+}
+
 #[test]
-fn networks_are_refused_but_hosts_in_the_same_call_are_blocked() {
-    if !root("networks_are_refused_but_hosts_in_the_same_call_are_blocked") {
+fn networks_get_a_set_per_prefix_length_and_overlap_freely() {
+    if !root("networks_get_a_set_per_prefix_length_and_overlap_freely") {
         return;
     }
     let ns = Netns::new();
+    let targets = [
+        net_for("198.18.4.0/24", 60),
+        // a wider network around the first one: held beside it, its own timeout
+        net_for("198.18.0.0/16", 120),
+        host_for("198.18.4.1", 30),
+        net_for("fd00:5e5e:1::/64", 90),
+    ];
     ns.run(|| {
         let mut nft = open(Options::default());
         nft.init().unwrap();
-        let net: Net = "198.18.4.0/24".parse().unwrap();
-        let t = Target {
-            net,
-            timeout: None,
-            reason: Default::default(),
-        };
-        let e = nft.block_many(&[t, host("198.18.0.1")]).unwrap_err();
-        assert_eq!(e.net, Some(net));
-        assert!(
-            matches!(e.source.downcast_ref::<NftError>(), Some(NftError::NotAHost(n)) if *n == net)
-        );
-        assert_eq!(nft.list().unwrap().len(), 1);
+        nft.block_many(&targets).unwrap();
+        let held = nft.list().unwrap();
+        assert_eq!(held.len(), 4, "{held:?}");
+        for (t, secs) in [
+            ("198.18.4.0/24", 60),
+            ("198.18.0.0/16", 120),
+            ("198.18.4.1", 30),
+            ("fd00:5e5e:1::/64", 90),
+        ] {
+            let h = held_of(&held, t).unwrap_or_else(|| panic!("{t} held: {held:?}"));
+            let left = h.remaining.unwrap().as_secs();
+            assert!(left <= secs && left + 5 >= secs, "{t}: {left} s");
+        }
+        assert!(nft.check().unwrap().is_empty());
+        // another process (the CLI) with its own socket finds the sets and adds no rule
+        let mut other = open(Options::default());
+        other.block(&net_for("198.18.5.0/24", 60)).unwrap();
+        other.unblock(&"198.18.0.0/16".parse().unwrap()).unwrap();
+        // twice is fine, and so is a prefix length never used
+        other.unblock(&"198.18.0.0/16".parse().unwrap()).unwrap();
+        other.unblock(&"198.18.0.0/20".parse().unwrap()).unwrap();
+        let held = nft.list().unwrap();
+        assert!(held_of(&held, "198.18.5.0/24").is_some());
+        assert!(held_of(&held, "198.18.0.0/16").is_none());
+        assert_eq!(held.len(), 4, "{held:?}");
     });
+    let text = ns.nft(&["list", "chain", "inet", "portsentry", "input"]);
+    assert!(
+        text.contains("ip saddr & 255.255.255.0 == @blocked4_24 counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ip6 saddr & ffff:ffff:ffff:ffff:: == @blocked6_64 counter"),
+        "{text}"
+    );
+    let v = ns.json(&["list", "table", "inet", "portsentry"]);
+    // blocked4, blocked6, blocked4_24, blocked4_16, blocked6_64: one rule each
+    assert_eq!(objects(&v, "rule").len(), 5, "{v}");
+    let e24: Vec<String> =
+        elements(&ns.json(&["list", "set", "inet", "portsentry", "blocked4_24"]))
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+    assert_eq!(e24.len(), 2, "{e24:?}");
+    assert!(e24.contains(&"198.18.4.0".to_string()), "{e24:?}");
+
+    // replace: every set holds exactly the targets; init keeps one rule per set
+    ns.run(|| {
+        let mut nft = open(Options::default());
+        nft.replace_all(&[net_for("198.18.9.0/24", 60), host_for("198.18.0.1", 60)])
+            .unwrap();
+        nft.init().unwrap();
+        let mut held: Vec<String> = nft
+            .list()
+            .unwrap()
+            .iter()
+            .map(|h| h.net.to_string())
+            .collect();
+        held.sort();
+        assert_eq!(held, ["198.18.0.1", "198.18.9.0/24"]);
+        assert!(nft.check().unwrap().is_empty());
+    });
+    let v = ns.json(&["list", "table", "inet", "portsentry"]);
+    assert_eq!(objects(&v, "rule").len(), 5, "{v}");
 }
 
 #[test]
@@ -829,34 +895,4 @@ fn replace_all_works_without_init_and_after_flush_ruleset() {
     assert_eq!(both_sets(&ns, "portsentry"), expected(&targets));
     let v = ns.json(&["list", "table", "inet", "portsentry"]);
     assert_eq!(objects(&v, "rule").len(), 2, "{v}");
-}
-
-#[test]
-fn replace_all_refuses_networks_but_applies_the_hosts() {
-    if !root("replace_all_refuses_networks_but_applies_the_hosts") {
-        return;
-    }
-    let ns = Netns::new();
-    let net: Net = "198.18.4.0/24".parse().unwrap();
-    ns.run(|| {
-        let mut nft = open(Options::default());
-        nft.init().unwrap();
-        nft.block(&host("198.18.0.7")).unwrap();
-        let e = nft
-            .replace_all(&[
-                Target {
-                    net,
-                    timeout: None,
-                    reason: Default::default(),
-                },
-                host_for("198.18.0.1", 600),
-            ])
-            .unwrap_err();
-        assert_eq!(e.net, Some(net));
-        assert_eq!(e.to_string(), "nft: block of 198.18.4.0/24 failed");
-    });
-    assert_eq!(
-        both_sets(&ns, "portsentry"),
-        vec![("198.18.0.1".to_string(), Some(600))]
-    );
 }
