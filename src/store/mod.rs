@@ -23,7 +23,8 @@
 //! # Durability and locking
 //! Every write (put, lift, clear) takes an exclusive `flock` on the sidecar `<path>.lock`,
 //! first reads whatever another process appended since this one last looked (or the whole
-//! file, if its inode changed because someone compacted), appends one line and
+//! file, if its inode changed because one of ours compacted: each compaction names its
+//! snapshot's device and inode in the lock file), appends one line and
 //! `fdatasync`s it, then releases the lock. `refresh` and `compact` take the same lock.
 //! A line counts only once its newline is on disk: an incomplete last line is a write a
 //! crash cut off, never acknowledged, and is dropped with a warning. Compaction writes
@@ -31,6 +32,11 @@
 //! it, renames it over the store and fsyncs the directory; it runs
 //! by itself once the journal has more than max(1024, 2 × records) lines, and drops
 //! lifted records whose last event is more than 30 days old.
+//!
+//! A store file deleted, replaced or truncated by anything but portsentry (a new inode
+//! no compaction of ours announced, or a file shorter than what was read) never lifts a
+//! block: what this process holds is written out again, active records of the file found
+//! are taken over, that file is kept as `<path>.replaced`, and a warning says so.
 
 mod error;
 mod escalate;
@@ -43,7 +49,7 @@ use std::error::Error as _;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -333,8 +339,17 @@ impl Store {
                 })
             }
         };
-        if (meta.dev(), meta.ino()) != self.id || meta.len() < self.offset {
-            return self.reload();
+        let now_id = (meta.dev(), meta.ino());
+        if now_id != self.id {
+            // Our own compactions (this process's or another's) name their snapshot in
+            // the lock file; any other new file was put there behind our back.
+            if self.snapshot_mark() == Some(now_id) {
+                return self.reload();
+            }
+            return self.replaced_behind_our_back("replaced");
+        }
+        if meta.len() < self.offset {
+            return self.replaced_behind_our_back("truncated");
         }
         if meta.len() == self.offset {
             return Ok(false);
@@ -361,6 +376,66 @@ impl Store {
         self.offset = offset;
         self.lines = lines;
         Ok(changed)
+    }
+
+    /// The snapshot our last compaction (in any process) installed, from the lock file.
+    fn snapshot_mark(&self) -> Option<(u64, u64)> {
+        let mut buf = [0u8; 64];
+        let n = self.lock_file.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let (dev, ino) = text.trim().split_once(' ')?;
+        Some((dev.parse().ok()?, ino.parse().ok()?))
+    }
+
+    /// Names `id` as the snapshot just installed (in the lock file, read under the lock).
+    fn mark_snapshot(&mut self, id: (u64, u64)) {
+        let text = format!("{} {}\n", id.0, id.1);
+        let res = self
+            .lock_file
+            .write_all_at(text.as_bytes(), 0)
+            .and_then(|()| self.lock_file.set_len(text.len() as u64));
+        if let Err(e) = res {
+            self.warnings.push(format!(
+                "{}: could not note the new snapshot ({e}); other processes will take it for a foreign file and merge it",
+                self.lock_path.display()
+            ));
+        }
+    }
+
+    /// The store file was replaced or truncated by something that is not portsentry (an
+    /// admin's copy, a restore, tampering): what we hold stays the truth, and never is a
+    /// block lifted because of it. Active records of the new file that we do not hold
+    /// active are taken over; the new file is kept aside as `<path>.replaced`, and the
+    /// store is written again from memory. Call with the lock held.
+    fn replaced_behind_our_back(&mut self, how: &str) -> Result<bool, StoreError> {
+        let found = read_foreign(&self.path);
+        let aside = sidecar(&self.path, ".replaced");
+        let kept = match fs::rename(&self.path, &aside) {
+            Ok(()) => format!("; the file found is kept as {}", aside.display()),
+            Err(e) => format!("; the file found could not be kept aside ({e})"),
+        };
+        let mut taken = 0usize;
+        let read = match found {
+            Ok(records) => {
+                for r in records {
+                    let ours_active = self.state.records.get(&r.net).is_some_and(|m| !m.lifted);
+                    if !r.lifted && !ours_active {
+                        self.state.apply(Entry::Put(r));
+                        taken += 1;
+                    }
+                }
+                String::new()
+            }
+            Err(e) => format!(" (it could not be read: {})", chain(&e)),
+        };
+        self.warnings.push(format!(
+            "{}: the block store was {how} while in use, not by portsentry{read}; rewritten from memory ({} active blocks kept, {taken} new ones taken from the file found){kept}",
+            self.path.display(),
+            self.state.active
+        ));
+        self.generation += 1;
+        self.compact_locked(now_unix())?;
+        Ok(taken > 0)
     }
 
     /// Loads the file at `path` from scratch. Call with the lock held.
@@ -459,8 +534,32 @@ impl Store {
         self.id = id;
         self.offset = len;
         self.lines = lines;
+        self.mark_snapshot(id);
         synced
     }
+}
+
+/// The records of a file found at the store's path that we did not write, read without
+/// following a symlink and without writing to it. Its last complete line counts; an
+/// incomplete one is ignored.
+fn read_foreign(path: &Path) -> Result<Vec<Record>, StoreError> {
+    let mut file =
+        crate::fsutil::open_checked(path, OpenOptions::new().read(true)).map_err(|source| {
+            StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    let buf = read_from(path, &mut file, 0)?;
+    let header_len = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    check_header(path, &buf[..header_len])?;
+    let body = buf.get(header_len + 1..).unwrap_or_default();
+    let parsed = parse_lines(path, body, 2)?;
+    let mut state = State::default();
+    for entry in parsed.entries {
+        state.apply(entry);
+    }
+    Ok(state.records.into_values().collect())
 }
 
 /// The latest time something happened to a record: its last detection or its expiry.

@@ -556,3 +556,82 @@ fn a_removed_store_is_rewritten_from_memory() {
     let again = open(&path);
     assert_eq!(again.active_len(), 2);
 }
+
+/// Issue #17 item 4: a store file replaced by something that is not portsentry (a copy,
+/// a restore, tampering) lifts nothing: memory is written out again, active records of
+/// the new file are taken over, and the file found is kept aside.
+#[test]
+fn a_replaced_store_is_merged_into_memory_and_kept_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut s = open(&path);
+    s.put(rec("198.18.0.1")).unwrap();
+    s.put(rec("198.18.0.2")).unwrap();
+    // another process of ours compacts: that is followed as usual, no warning
+    let mut cli = open(&path);
+    cli.lift(&net("198.18.0.2")).unwrap();
+    cli.compact_at(NOW).unwrap();
+    assert!(s.refresh().unwrap());
+    assert_eq!(s.active_len(), 1);
+    assert!(s.take_warnings().is_empty());
+    // an admin's `cp` of an older store with one other block, renamed into place
+    let other = dir.path().join("other");
+    fs::write(
+        &other,
+        format!(
+            "{}{}",
+            header(),
+            String::from_utf8(record::encode(&rec("198.18.0.9")).unwrap()).unwrap()
+        ),
+    )
+    .unwrap();
+    let mut lifted_there = rec("198.18.0.1");
+    lifted_there.lifted = true;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&other)
+        .unwrap()
+        .write_all(&record::encode(&lifted_there).unwrap())
+        .unwrap();
+    fs::rename(&other, &path).unwrap();
+    assert!(s.refresh().unwrap(), "the new block is a change");
+    let active: Vec<String> = s.active().map(|r| r.net.to_string()).collect();
+    assert_eq!(active, ["198.18.0.1", "198.18.0.9"]);
+    let w = s.take_warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("the block store was replaced while in use, not by portsentry; rewritten from memory (2 active blocks kept, 1 new ones taken from the file found); the file found is kept as"),
+        "{w:?}"
+    );
+    assert!(sidecar(&path, ".replaced").exists());
+    let again = open(&path);
+    assert_eq!(again.active_len(), 2);
+    // and the other process follows the rewrite (ours, announced) without a warning
+    assert!(cli.refresh().unwrap());
+    assert_eq!(cli.active_len(), 2);
+    assert!(cli.take_warnings().is_empty());
+
+    // truncated in place, or replaced by something that is no store: nothing lifted
+    fs::write(&path, "").unwrap();
+    assert!(!s.refresh().unwrap());
+    assert_eq!(s.active_len(), 2);
+    assert!(s.take_warnings()[0].contains("was truncated while in use"));
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, "garbage\n").unwrap();
+    assert!(!s.refresh().unwrap());
+    let w = s.take_warnings();
+    assert!(w[0].contains("(it could not be read: "), "{w:?}");
+    assert_eq!(open(&path).active_len(), 2);
+    // a symlink planted at the path is moved aside, never followed
+    let target = dir.path().join("precious");
+    fs::write(&target, "keep me\n").unwrap();
+    fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    assert!(!s.refresh().unwrap());
+    assert_eq!(fs::read_to_string(&target).unwrap(), "keep me\n");
+    assert!(!fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(open(&path).active_len(), 2);
+}

@@ -451,6 +451,64 @@ fn an_ipv6_scanner_is_blocked_with_its_whole_prefix() {
     assert_eq!(code, Some(0));
 }
 
+/// Issue #17 item 4: the store file deleted or replaced while the daemon runs lifts no
+/// block; the daemon says so and writes the store again.
+#[test]
+fn a_deleted_or_replaced_store_lifts_nothing() {
+    if !is_root("a_deleted_or_replaced_store_lifts_nothing") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
+    let d = bed.daemon(&["-c", &conf]);
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.contains("has been blocked via nft"))
+    });
+    let store = dir.path().join("blocks");
+    // a store copied from elsewhere (another block, none of ours) moved into place
+    let copy = dir.path().join("copy");
+    std::fs::write(
+        &copy,
+        "{\"portsentry_block_store\":1}\n{\"net\":\"198.18.3.3\",\"backends\":[\"nft\"],\"first_seen\":1,\"last_seen\":1,\"hits\":1,\"protocol\":\"\",\"port\":0,\"scan\":\"manual\",\"expires\":null,\"offences\":1,\"lifted\":false}\n",
+    )
+    .unwrap();
+    std::fs::rename(&copy, &store).unwrap();
+    d.wait_for("the replaced store noticed", Duration::from_secs(5), |l| {
+        l.iter().any(|x| {
+            x.contains("the block store was replaced while in use, not by portsentry; rewritten from memory (2 active blocks kept, 1 new ones taken from the file found)")
+        })
+    });
+    let held = |bed: &Bed| {
+        let mut v: Vec<String> = elements(bed, "blocked4").into_iter().map(|e| e.0).collect();
+        v.sort();
+        v
+    };
+    let want = ["198.18.0.1".to_string(), "198.18.3.3".to_string()];
+    let start = Instant::now();
+    while held(&bed) != want && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(held(&bed), want);
+    assert!(dir.path().join("blocks.replaced").exists());
+    std::fs::remove_file(&store).unwrap();
+    d.wait_for("the deleted store noticed", Duration::from_secs(5), |l| {
+        l.iter().any(|x| {
+            x.contains("the block store was removed while in use; rewritten from memory (2 active blocks kept)")
+        })
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(held(&bed), want);
+    let text = std::fs::read_to_string(&store).unwrap();
+    assert!(
+        text.contains("198.18.0.1") && text.contains("198.18.3.3"),
+        "{text}"
+    );
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+}
+
 #[test]
 fn cli_changes_take_effect_in_the_running_daemon() {
     if !is_root("cli_changes_take_effect_in_the_running_daemon") {
