@@ -295,6 +295,7 @@ pub const KEYS: &[&str] = &[
     "CROWDSEC_MACHINE_PASSWORD",
     "CROWDSEC_MACHINE_PASSWORD_FILE",
     "CROWDSEC_POLL_INTERVAL",
+    "CROWDSEC_CREDENTIALS_FILE",
 ];
 
 /// A credential: never shown (Debug, check-config) beyond whether it is set.
@@ -320,6 +321,8 @@ pub struct Crowdsec {
     /// Where the key or password was read from (`..._FILE`), for check-config.
     pub bouncer_key_file: Option<PathBuf>,
     pub machine_password_file: Option<PathBuf>,
+    /// cscli's credentials file the machine came from (`CROWDSEC_CREDENTIALS_FILE`).
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl Crowdsec {
@@ -435,6 +438,7 @@ impl Config {
                 poll_interval: Duration::from_secs(1),
                 bouncer_key_file: None,
                 machine_password_file: None,
+                credentials_file: None,
             },
             lines: HashMap::new(),
             warnings: Vec::new(),
@@ -531,6 +535,60 @@ impl Config {
             return Err(self.key_err(line, key, format!("{} is empty", value.trim())));
         }
         Ok(Secret(first.to_string()))
+    }
+
+    /// cscli's `local_api_credentials.yaml` (what `cscli machines add NAME -f FILE`
+    /// writes): flat `url:`, `login:` and `password:` lines, values bare or quoted.
+    /// Returns the URL (if any and valid), the login and the password.
+    fn credentials_file(
+        &self,
+        key: &str,
+        value: &str,
+        line: usize,
+    ) -> Result<(Option<String>, String, Secret), ConfigError> {
+        let path = value.trim();
+        let data = crate::fsutil::read_regular(Path::new(path))
+            .map_err(|e| self.key_err(line, key, format!("cannot read {path}: {e}")))?;
+        let text = String::from_utf8_lossy(&data);
+        let mut fields: HashMap<&str, String> = HashMap::new();
+        for l in text.lines() {
+            let l = l.trim();
+            if l.is_empty() || l.starts_with('#') || l == "---" {
+                continue;
+            }
+            let Some((k, v)) = l.split_once(':') else {
+                continue;
+            };
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                .unwrap_or(v);
+            fields.insert(k.trim(), v.to_string());
+        }
+        let field = |name: &str| -> Result<String, ConfigError> {
+            match fields.get(name) {
+                Some(v) if !v.is_empty() => Ok(v.clone()),
+                _ => Err(self.key_err(line, key, format!("{path} has no \"{name}:\" line"))),
+            }
+        };
+        let login = field("login")?;
+        let password = Secret(field("password")?);
+        let url = match fields.get("url").filter(|u| !u.is_empty()) {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                return Err(self.key_err(
+                    line,
+                    key,
+                    format!("{path}: url \"{u}\" is not an http:// or https:// URL"),
+                ))
+            }
+            None => None,
+        };
+        Ok((url, login, password))
     }
 
     fn key_err(&self, line: usize, key: &str, problem: impl Into<String>) -> ConfigError {
@@ -722,6 +780,15 @@ impl Config {
                 self.crowdsec.machine_password = Some(self.secret_file(key, value, line)?);
                 self.crowdsec.machine_password_file = Some(PathBuf::from(value.trim()));
             }
+            "CROWDSEC_CREDENTIALS_FILE" => {
+                let (url, login, password) = self.credentials_file(key, value, line)?;
+                if self.crowdsec.url.is_none() {
+                    self.crowdsec.url = url;
+                }
+                self.crowdsec.machine_id = Some(login);
+                self.crowdsec.machine_password = Some(password);
+                self.crowdsec.credentials_file = Some(PathBuf::from(value.trim()));
+            }
             "CROWDSEC_POLL_INTERVAL" => {
                 let d = parse_duration(value)
                     .map_err(|p| self.key_err(line, key, p))?
@@ -857,6 +924,23 @@ impl Config {
             if self.lines.contains_key(a) && self.lines.contains_key(b) {
                 let line = self.line_of(b);
                 return Err(self.key_err(line, b, format!("{a} is set too; set only one")));
+            }
+        }
+        for a in [
+            "CROWDSEC_MACHINE_ID",
+            "CROWDSEC_MACHINE_PASSWORD",
+            "CROWDSEC_MACHINE_PASSWORD_FILE",
+        ] {
+            let b = "CROWDSEC_CREDENTIALS_FILE";
+            if self.lines.contains_key(a) && self.lines.contains_key(b) {
+                let line = self.line_of(b);
+                return Err(self.key_err(
+                    line,
+                    b,
+                    format!(
+                        "{a} is set too; the credentials file names the machine and its password"
+                    ),
+                ));
             }
         }
         let c = &self.crowdsec;
@@ -1110,6 +1194,14 @@ impl Config {
                 "CROWDSEC_POLL_INTERVAL",
                 format_duration(self.crowdsec.poll_interval),
             ),
+            (
+                "CROWDSEC_CREDENTIALS_FILE",
+                opt(self
+                    .crowdsec
+                    .credentials_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())),
+            ),
         ]
     }
 }
@@ -1338,6 +1430,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("key").display().to_string();
         let pw_file = dir.path().join("pw").display().to_string();
+        let creds_file = dir.path().join("creds.yaml").display().to_string();
+        std::fs::write(
+            &creds_file,
+            "url: http://198.18.77.9:8080/\nlogin: fw1\npassword: pw\n",
+        )
+        .unwrap();
         std::fs::write(&key_file, "from-file\n").unwrap();
         std::fs::write(&pw_file, "pw-from-file\n").unwrap();
         let values: &[(&str, &str, &str)] = &[
@@ -1405,6 +1503,7 @@ mod tests {
             ("CROWDSEC_MACHINE_PASSWORD", "pw", "(set)"),
             ("CROWDSEC_MACHINE_PASSWORD_FILE", &pw_file, &pw_file),
             ("CROWDSEC_POLL_INTERVAL", "2s", "2s"),
+            ("CROWDSEC_CREDENTIALS_FILE", &creds_file, &creds_file),
         ];
         assert_eq!(values.len(), KEYS.len());
         let text: String = values
@@ -1500,10 +1599,53 @@ mod crowdsec_tests {
                 "c.conf:2: CROWDSEC_BOUNCER_KEY_FILE",
                 "No such file",
             ),
+            (
+                "TCP_PORTS=\"1\"\nCROWDSEC_CREDENTIALS_FILE=\"/nonexistent/creds.yaml\"\n",
+                "c.conf:2: CROWDSEC_CREDENTIALS_FILE",
+                "No such file",
+            ),
         ];
         for (text, at, what) in cases {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.starts_with(at) && e.contains(what), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn cscli_credentials_file_names_url_machine_and_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("local_api_credentials.yaml");
+        std::fs::write(
+            &creds,
+            "url: http://198.18.77.2:8080/\nlogin: fw1\npassword: 'p:w d'\n",
+        )
+        .unwrap();
+        let base = format!(
+            "TCP_PORTS=\"1\"\nBLOCK_BACKEND=\"hosts-deny\"\nCROWDSEC_CREDENTIALS_FILE=\"{}\"\n",
+            creds.display()
+        );
+        let c = parse(&base).unwrap();
+        assert_eq!(c.crowdsec.url.as_deref(), Some("http://198.18.77.2:8080"));
+        assert_eq!(c.crowdsec.machine_id.as_deref(), Some("fw1"));
+        assert_eq!(c.crowdsec.machine_password, Some(Secret("p:w d".into())));
+        // an explicit URL wins, wherever it is
+        let c = parse(&format!(
+            "{base}CROWDSEC_LAPI_URL=\"http://198.18.77.3:8080\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.crowdsec.url.as_deref(), Some("http://198.18.77.3:8080"));
+        let e = parse(&format!("{base}CROWDSEC_MACHINE_ID=\"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.conf:3: CROWDSEC_CREDENTIALS_FILE") && e.contains("set too"),
+            "{e}"
+        );
+        std::fs::write(&creds, "url: http://h:1\nlogin: fw1\n").unwrap();
+        let e = parse(&base).unwrap_err().to_string();
+        assert!(e.contains("has no \"password:\" line"), "{e}");
+        std::fs::write(&creds, "url: h:1\nlogin: a\npassword: b\n").unwrap();
+        let e = parse(&base).unwrap_err().to_string();
+        assert!(e.contains("is not an http:// or https:// URL"), "{e}");
     }
 }

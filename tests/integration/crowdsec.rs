@@ -249,7 +249,12 @@ fn two_hosts_share_blocks_through_a_real_lapi() {
         dir.path(),
         "a",
         &lapi.url,
-        &format!("CROWDSEC_BOUNCER_KEY=\"{key_a}\"\nCROWDSEC_MACHINE_ID=\"host-a\"\nCROWDSEC_MACHINE_PASSWORD=\"pw-a-123456\"\nIGNORE_FILE=\"{}/a-ignore\"\n", dir.path().display()),
+        // A's machine from the credentials file cscli wrote for it
+        &format!(
+            "CROWDSEC_BOUNCER_KEY=\"{key_a}\"\nCROWDSEC_CREDENTIALS_FILE=\"{}\"\nIGNORE_FILE=\"{}/a-ignore\"\n",
+            lapi.dir.path().join("host-a.yaml").display(),
+            dir.path().display()
+        ),
     );
     // the fleet's own link is never blocked on A (B's address gets a decision below)
     std::fs::write(dir.path().join("a-ignore"), "198.19.1.0/30\n").unwrap();
