@@ -9,7 +9,7 @@ use portsentry_blocker::Net;
 fn rec(i: u32) -> Record {
     Record {
         net: Net::host(std::net::Ipv4Addr::from(0xc612_0000u32 + i).into()),
-        backends: vec!["nft".into()],
+        backends: vec!["nft"].into(),
         first_seen: 1_800_000_000,
         last_seen: 1_800_000_000,
         hits: 1,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use portsentry_blocker::{BlockError, Blocker, Net, Reason};
+use portsentry_blocker::{BlockError, Blocker, Net, Reason, Text};
 use serde_json::json;
 
 use crate::blocklist::{
@@ -457,7 +457,7 @@ fn origin(r: &Record) -> &'static str {
 /// Why: the scan as logged, with protocol/port when there is one.
 fn reason(r: &Record) -> String {
     if r.protocol.is_empty() {
-        r.scan.clone()
+        r.scan.to_string()
     } else {
         format!("{} ({}/{})", r.scan, r.protocol, r.port)
     }
@@ -692,9 +692,9 @@ fn run_store_command(
                 net,
                 widen: false,
                 reason: Reason {
-                    protocol: String::new(),
+                    protocol: Text::default(),
                     port: 0,
-                    scan: "manual".to_string(),
+                    scan: "manual".into(),
                 },
                 duration: Lasting::Fixed(timeout),
             };
@@ -871,10 +871,10 @@ impl Counts {
             if r.expires.is_none() {
                 c.permanent += 1;
             }
-            for b in &r.backends {
+            for b in r.backends.iter() {
                 match c.by_backend.iter_mut().find(|(n, _)| n == b) {
                     Some((_, k)) => *k += 1,
-                    None => c.by_backend.push((b.clone(), 1)),
+                    None => c.by_backend.push((b.to_string(), 1)),
                 }
             }
         }

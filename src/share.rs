@@ -20,7 +20,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portsentry_blocker::{Net, Reason};
+use portsentry_blocker::{Net, Reason, Text};
 #[cfg(test)]
 use portsentry_crowdsec::Stream;
 use portsentry_crowdsec::{alert_json, Ban, Decision, Lapi, LapiError, Report};
@@ -348,7 +348,7 @@ struct Plan {
     /// Lift these (a deleted decision), unless we applied them after `deleted_at`.
     lifts: Vec<(Net, u64)>,
     /// Apply these.
-    bans: Vec<(Net, Duration, String)>,
+    bans: Vec<(Net, Duration, Text)>,
     /// Decisions we cannot use: the first few, and how many in all.
     bad: Vec<String>,
     bad_count: usize,
@@ -375,7 +375,7 @@ impl Plan {
                 }),
             ) => self
                 .bans
-                .push((net, left, format!("{FROM_LAPI}{origin} {scenario}"))),
+                .push((net, left, format!("{FROM_LAPI}{origin} {scenario}").into())),
             // expired on the way
             (false, Ok(_)) => {}
             (_, Err(e)) => {
@@ -436,41 +436,44 @@ fn apply(p: Plan, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
                 }
             }
         }
-        let mut reqs = Vec::new();
-        let mut seen = HashSet::new();
-        for (net, left, scan) in p.bans {
-            if !seen.insert(net) {
-                continue;
-            }
-            let until = now + left.as_secs();
-            let skip = b.store().get(&net).is_some_and(|r| {
-                // our own block (perhaps coming back from the LAPI), or one already
-                // held at least as long
-                !r.lifted && (!from_lapi(r) || r.expires.is_none_or(|e| e >= until))
-            });
-            if skip {
-                continue;
-            }
-            reqs.push(Request {
-                net,
-                widen: false,
-                reason: Reason {
-                    protocol: String::new(),
-                    port: 0,
-                    scan,
-                },
-                duration: Lasting::Fixed(Some(left)),
-            });
-        }
-        let asked = reqs.len();
+        let mut asked = 0usize;
         let mut refused = 0usize;
         let mut first_refusal: Option<String> = None;
-        // in slices, so a start with 100 000 decisions does not hold every intermediate
-        // copy at once (each slice is still one batch per backend)
-        let mut reqs = reqs.into_iter().peekable();
-        while reqs.peek().is_some() {
-            let slice: Vec<Request> = reqs.by_ref().take(APPLY_SLICE).collect();
-            for r in b.block_many_shared(slice) {
+        let mut seen = HashSet::new();
+        // in slices, each one batch per backend, built as they go: a start with 100 000
+        // decisions never holds a request for each of them at once
+        let mut slice: Vec<Request> = Vec::with_capacity(APPLY_SLICE);
+        let mut bans = p.bans.into_iter().peekable();
+        while bans.peek().is_some() {
+            for (net, left, scan) in bans.by_ref() {
+                if !seen.insert(net) {
+                    continue;
+                }
+                let until = now + left.as_secs();
+                let skip = b.store().get(&net).is_some_and(|r| {
+                    // our own block (perhaps coming back from the LAPI), or one already
+                    // held at least as long
+                    !r.lifted && (!from_lapi(r) || r.expires.is_none_or(|e| e >= until))
+                });
+                if skip {
+                    continue;
+                }
+                slice.push(Request {
+                    net,
+                    widen: false,
+                    reason: Reason {
+                        protocol: Text::default(),
+                        port: 0,
+                        scan,
+                    },
+                    duration: Lasting::Fixed(Some(left)),
+                });
+                if slice.len() == APPLY_SLICE {
+                    break;
+                }
+            }
+            asked += slice.len();
+            for r in b.block_many_shared(std::mem::take(&mut slice)) {
                 match r {
                     Ok(placed) => {
                         applied += 1;
@@ -598,7 +601,7 @@ impl Watcher {
             timeout: r
                 .expires
                 .map(|e| Duration::from_secs(e.saturating_sub(now).max(1))),
-            scan: r.scan.clone(),
+            scan: r.scan.to_string(),
             protocol: r.protocol.to_ascii_lowercase(),
             port: r.port,
             host: self.host.clone(),
@@ -753,7 +756,7 @@ mod tests {
     fn the_push_mark_covers_what_was_acknowledged() {
         let rec = |net: &str, t: u64| Record {
             net: net.parse().unwrap(),
-            backends: vec![],
+            backends: Default::default(),
             first_seen: t,
             last_seen: t,
             hits: 1,

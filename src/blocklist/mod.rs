@@ -29,7 +29,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portsentry_blocker::{BlockError, Blocker, Net, Reason, Target};
+use portsentry_blocker::{BlockError, Blocker, Net, Reason, Target, Text};
 
 use crate::config::{format_duration, Config, IgnoreList};
 use crate::facts::HostFacts;
@@ -639,10 +639,11 @@ impl Blocklist {
                 lifted: false,
             });
         }
-        let nets: Vec<String> = records.iter().map(|r| r.net.to_string()).collect();
+        let nets: Vec<Net> = records.iter().map(|r| r.net).collect();
         // the firewall holds them; only a restart would forget them
         let unrecorded = self.store.put_many(records).err().map(|e| {
             let cause = crate::respond::chain(&e);
+            let nets: Vec<String> = nets.iter().map(Net::to_string).collect();
             self.log.error(format!(
                 "block store: could not record the block of {}: {cause}; the firewall holds it, but a restart would not restore it",
                 nets.join(", "),
@@ -860,13 +861,13 @@ impl Blocklist {
             }
             recs.push(Record {
                 net: h.net,
-                backends: vec![name.to_string()],
+                backends: vec![name].into(),
                 first_seen: now,
                 last_seen: now,
                 hits: 1,
-                protocol: String::new(),
+                protocol: Text::default(),
                 port: 0,
-                scan: "recovered from the firewall".to_string(),
+                scan: "recovered from the firewall".into(),
                 expires: h.remaining.map(|d| now + d.as_secs().max(1)),
                 offences: 1,
                 lifted: false,

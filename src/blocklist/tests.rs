@@ -488,11 +488,11 @@ fn start_never_reapplies_a_protected_block() {
         other
             .put(Record {
                 net: net.parse().unwrap(),
-                backends: vec!["rec".into()],
+                backends: vec!["rec"].into(),
                 first_seen: T0,
                 last_seen: T0,
                 hits: 1,
-                protocol: String::new(),
+                protocol: Default::default(),
                 port: 0,
                 scan: "old".into(),
                 expires: None,

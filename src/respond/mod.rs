@@ -459,9 +459,9 @@ impl Executor {
                 Request::detection(
                     e.src,
                     portsentry_blocker::Reason {
-                        protocol: e.proto.to_string(),
+                        protocol: e.proto.to_string().into(),
                         port: e.port,
-                        scan: e.kind.to_string(),
+                        scan: e.kind.to_string().into(),
                     },
                 )
             })

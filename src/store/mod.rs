@@ -59,7 +59,7 @@ use portsentry_blocker::Net;
 
 pub use error::StoreError;
 pub use escalate::timeout_for;
-pub use record::{Record, FORMAT_VERSION};
+pub use record::{Names, Record, FORMAT_VERSION};
 
 use record::Entry;
 
@@ -234,13 +234,12 @@ impl Store {
         }
         let _guard = self.lock()?;
         self.catch_up()?;
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(recs.len() * 256);
         for rec in &recs {
-            let line = record::encode(rec).map_err(|source| StoreError::Encode {
+            record::encode_into(rec, &mut buf).map_err(|source| StoreError::Encode {
                 path: self.path.clone(),
                 source,
             })?;
-            buf.extend_from_slice(&line);
         }
         self.append(&buf)?;
         self.lines += recs.len() as u64 - 1;

@@ -4,8 +4,8 @@
 //! Out: encoded lines ending in `\n`, or a parsed [`Entry`] / a message saying what is
 //! wrong with a line (the caller prefixes `path:line`). No I/O here, no locking, no clock.
 
-use portsentry_blocker::Net;
-use serde::{Deserialize, Serialize};
+use portsentry_blocker::{Net, Text};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -17,23 +17,87 @@ pub struct Record {
     #[serde(with = "net_text")]
     pub net: Net,
     /// Names of the backends the block was applied to.
-    pub backends: Vec<String>,
+    pub backends: Names,
     /// First detection, unix seconds.
     pub first_seen: u64,
     /// Latest detection, unix seconds.
     pub last_seen: u64,
     pub hits: u32,
     /// `TCP`, `UDP`, or empty for a manual block.
-    pub protocol: String,
+    pub protocol: Text,
     pub port: u16,
     /// The scan type as logged (`TCP SYN/Normal scan`), or `manual`.
-    pub scan: String,
+    pub scan: Text,
     /// When the block ends, unix seconds; `None` = permanent.
     pub expires: Option<u64>,
     /// How many times this net has been blocked (drives escalation).
     pub offences: u32,
     /// Expired or unblocked: kept only as escalation history.
     pub lifted: bool,
+}
+
+/// Backend names, in the order they were applied; equal lists share one copy (100 000
+/// records name the same one or two backends). Names never contain a comma.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Names(Text);
+
+impl Names {
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(',').filter(|s| !s.is_empty())
+    }
+
+    pub fn join(&self, sep: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(sep)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|n| n == name)
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Names {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Names {
+        let parts: Vec<String> = iter
+            .into_iter()
+            .map(|s| s.as_ref().replace(',', ""))
+            .filter(|s| !s.is_empty())
+            .collect();
+        Names(Text::from(parts.join(",")))
+    }
+}
+
+impl<S: AsRef<str>> From<Vec<S>> for Names {
+    fn from(v: Vec<S>) -> Names {
+        v.into_iter().collect()
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for Names {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.iter().eq(other.iter().copied())
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Names {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Names, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?.into())
+    }
 }
 
 /// One journal line after the header.
@@ -101,9 +165,16 @@ pub(crate) fn parse_entry(line: &[u8]) -> Result<Entry, String> {
 
 /// A record as one line, `\n` included.
 pub(crate) fn encode(rec: &Record) -> Result<Vec<u8>, serde_json::Error> {
-    let mut v = serde_json::to_vec(rec)?;
-    v.push(b'\n');
+    let mut v = Vec::with_capacity(256);
+    encode_into(rec, &mut v)?;
     Ok(v)
+}
+
+/// A record as one line, `\n` included, appended to `buf`.
+pub(crate) fn encode_into(rec: &Record, buf: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(&mut *buf, rec)?;
+    buf.push(b'\n');
+    Ok(())
 }
 
 /// serde_json's message without its "at line 1 column N" (every line is parsed alone, so

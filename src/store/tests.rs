@@ -19,7 +19,7 @@ fn net(s: &str) -> Net {
 fn rec(n: &str) -> Record {
     Record {
         net: net(n),
-        backends: vec!["nft".into()],
+        backends: vec!["nft"].into(),
         first_seen: 1_700_000_000,
         last_seen: 1_700_000_042,
         hits: 3,
@@ -60,7 +60,7 @@ fn round_trip_of_every_field() {
     let path = store_path(&dir);
     let a = Record {
         net: net("2001:db8:1:2::/64"),
-        backends: vec!["nft".into(), "hosts-deny".into()],
+        backends: vec!["nft", "hosts-deny"].into(),
         first_seen: 1,
         last_seen: u64::MAX,
         hits: u32::MAX,
@@ -73,11 +73,11 @@ fn round_trip_of_every_field() {
     };
     let b = Record {
         net: net("192.0.2.0/24"),
-        backends: vec![],
+        backends: Default::default(),
         first_seen: 10,
         last_seen: 20,
         hits: 0,
-        protocol: String::new(),
+        protocol: Default::default(),
         port: 0,
         scan: "manual".into(),
         expires: None,

@@ -308,7 +308,7 @@ fn ten_thousand_stored_blocks_apply_at_start() {
             store
                 .put(portsentry::store::Record {
                     net: portsentry_blocker::Net::host(ip.into()),
-                    backends: vec!["nft".into()],
+                    backends: vec!["nft"].into(),
                     first_seen: now,
                     last_seen: now,
                     hits: 1,

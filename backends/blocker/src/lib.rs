@@ -12,6 +12,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod text;
+pub use text::Text;
+
 /// An address with a prefix length; host bits are always zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Net {
@@ -196,10 +199,10 @@ impl fmt::Display for Net {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Reason {
     /// `TCP` or `UDP`.
-    pub protocol: String,
+    pub protocol: Text,
     pub port: u16,
     /// The scan type as logged (`TCP SYN/Normal scan`, `Connect`, ...).
-    pub scan: String,
+    pub scan: Text,
 }
 
 /// What a backend is asked to block or unblock.

@@ -188,7 +188,7 @@ mod tests {
             reason: Reason {
                 protocol: "TCP".into(),
                 port,
-                scan: String::new(),
+                scan: Default::default(),
             },
         }
     }
