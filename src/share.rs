@@ -13,7 +13,6 @@
 //! LAPI's decisions too), take a lock while waiting on the network, or log more than one
 //! line when the LAPI goes away and one when it is back.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -299,7 +298,11 @@ fn pull_loop(
         let t = Instant::now();
         let now = unix_now();
         let mut plan = Plan::default();
+        let mut tally = Tally::default();
         let (mut new, mut deleted) = (0usize, 0usize);
+        // applied a slice at a time as the answer is read, so a start with 100 000
+        // decisions never holds them all; an answer that breaks off leaves the slices
+        // before the break applied, and the next pull asks for everything again
         let got = lapi.stream_each(key, startup, |del, d| {
             if del {
                 deleted += 1;
@@ -307,16 +310,19 @@ fn pull_loop(
                 new += 1;
             }
             plan.take(del, &d, now);
+            if plan.bans.len() >= APPLY_SLICE {
+                apply(&mut plan, pipe, log, &mut tally);
+            }
         });
         match got {
             Ok(()) => {
-                let pulled = t.elapsed();
-                let n = apply(plan, startup, pipe, log);
+                apply(&mut plan, pipe, log, &mut tally);
+                report(&plan, &tally, startup, log);
+                let n = tally.applied;
                 if new + deleted > 0 {
                     log.debug(format!(
-                        "crowdsec: pulled {new} new and {deleted} deleted decisions in {} ms, applied in {} ms",
-                        pulled.as_millis(),
-                        (t.elapsed() - pulled).as_millis()
+                        "crowdsec: pulled and applied {new} new and {deleted} deleted decisions in {} ms",
+                        t.elapsed().as_millis()
                     ));
                 }
                 health.worked(log, lapi.url(), "");
@@ -401,26 +407,29 @@ fn plan(stream: Stream, now: u64) -> Plan {
     p
 }
 
-/// Applies one answer through the blocklist; returns how many bans it applied.
-fn apply(p: Plan, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
+/// What one pull did, gathered over its slices and logged once at its end.
+#[derive(Debug, Default)]
+struct Tally {
+    applied: usize,
+    asked: usize,
+    refused: usize,
+    first_refusal: Option<String>,
+}
+
+/// Applies the lifts and bans taken so far through the blocklist (each slice of
+/// [`APPLY_SLICE`] bans one batch per backend) and empties them from `p`; its `bad`
+/// decisions stay for [`report`].
+fn apply(p: &mut Plan, pipe: &Pipeline, log: &Logger, tally: &mut Tally) {
+    let lifts = std::mem::take(&mut p.lifts);
+    let bans = std::mem::take(&mut p.bans);
     let Some(bl) = pipe.executor().blocklist() else {
-        return 0;
+        return;
     };
     let now = unix_now();
-    for why in &p.bad {
-        log.error(format!("adminalert: crowdsec: decision not applied: {why}"));
-    }
-    if p.bad_count > p.bad.len() {
-        log.error(format!(
-            "adminalert: crowdsec: {} more decisions not applied this pull",
-            p.bad_count - p.bad.len()
-        ));
-    }
     let mut ch = Changes::default();
-    let mut applied = 0;
     {
         let mut b = lock(&bl);
-        for (net, deleted_at) in p.lifts {
+        for (net, deleted_at) in lifts {
             let lift = b.store().get(&net).is_some_and(|r| {
                 // ours stay ours; a re-applied one stays until its own deletion
                 !r.lifted && from_lapi(r) && r.last_seen < deleted_at
@@ -436,19 +445,12 @@ fn apply(p: Plan, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
                 }
             }
         }
-        let mut asked = 0usize;
-        let mut refused = 0usize;
-        let mut first_refusal: Option<String> = None;
-        let mut seen = HashSet::new();
-        // in slices, each one batch per backend, built as they go: a start with 100 000
-        // decisions never holds a request for each of them at once
-        let mut slice: Vec<Request> = Vec::with_capacity(APPLY_SLICE);
-        let mut bans = p.bans.into_iter().peekable();
+        let mut slice: Vec<Request> = Vec::with_capacity(APPLY_SLICE.min(bans.len()));
+        let mut bans = bans.into_iter().peekable();
         while bans.peek().is_some() {
+            // (a net twice in one answer needs no set: the first is in the store by the
+            // time the second is looked at, and only a longer one is applied again)
             for (net, left, scan) in bans.by_ref() {
-                if !seen.insert(net) {
-                    continue;
-                }
                 let until = now + left.as_secs();
                 let skip = b.store().get(&net).is_some_and(|r| {
                     // our own block (perhaps coming back from the LAPI), or one already
@@ -472,39 +474,54 @@ fn apply(p: Plan, startup: bool, pipe: &Pipeline, log: &Logger) -> usize {
                     break;
                 }
             }
-            asked += slice.len();
+            tally.asked += slice.len();
             for r in b.block_many_shared(std::mem::take(&mut slice)) {
                 match r {
                     Ok(placed) => {
-                        applied += 1;
+                        tally.applied += 1;
                         ch.added.push(placed.net.addr());
                     }
                     // logged by the blocklist, one line each, as for a scan
                     Err(crate::blocklist::Refusal::Protected { .. }) => {}
                     Err(other) => {
-                        refused += 1;
-                        first_refusal.get_or_insert_with(|| other.to_string());
+                        tally.refused += 1;
+                        tally.first_refusal.get_or_insert_with(|| other.to_string());
                     }
                 }
             }
         }
-        if let Some(example) = first_refusal {
-            log.error(format!(
-                "adminalert: crowdsec: {refused} decisions not applied this pull, such as: {example}"
-            ));
-        }
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        if asked > APPLY_SLICE {
-            crate::sys::trim_heap();
-        }
-        if startup && asked > 0 {
-            log.notice(format!(
-                "adminalert: crowdsec: applied {applied} of {asked} decisions from the LAPI at start"
-            ));
-        }
     }
     pipe.changed(ch);
-    applied
+}
+
+/// The lines one pull ends with: decisions that could not be used or applied, and at
+/// start how many were applied.
+fn report(p: &Plan, tally: &Tally, startup: bool, log: &Logger) {
+    for why in &p.bad {
+        log.error(format!("adminalert: crowdsec: decision not applied: {why}"));
+    }
+    if p.bad_count > p.bad.len() {
+        log.error(format!(
+            "adminalert: crowdsec: {} more decisions not applied this pull",
+            p.bad_count - p.bad.len()
+        ));
+    }
+    if let Some(example) = &tally.first_refusal {
+        log.error(format!(
+            "adminalert: crowdsec: {} decisions not applied this pull, such as: {example}",
+            tally.refused
+        ));
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if tally.asked > APPLY_SLICE {
+        crate::sys::trim_heap();
+    }
+    if startup && tally.asked > 0 {
+        log.notice(format!(
+            "adminalert: crowdsec: applied {} of {} decisions from the LAPI at start",
+            tally.applied, tally.asked
+        ));
+    }
 }
 
 /// Our blocks the LAPI has acknowledged: every one blocked before `until`, and those

@@ -256,8 +256,6 @@ pub struct Blocklist {
     facts: Arc<dyn HostFacts>,
     ignore: IgnoreList,
     log: Arc<Logger>,
-    /// What we applied: net -> expiry, to follow CLI changes to the store.
-    applied: HashMap<Net, Option<u64>>,
     /// (second, new blocks in it) for BLOCK_RATE.
     rate_window: (u64, u32),
     cap_logged: Option<u64>,
@@ -287,7 +285,6 @@ impl Blocklist {
         log: Arc<Logger>,
     ) -> Blocklist {
         let now = clock.now();
-        let applied = store.active().map(|r| (r.net, r.expires)).collect();
         Blocklist {
             store,
             backends,
@@ -296,7 +293,6 @@ impl Blocklist {
             facts,
             ignore,
             log,
-            applied,
             rate_window: (0, 0),
             cap_logged: None,
             vanish_checked: now,
@@ -550,11 +546,11 @@ impl Blocklist {
         // The kernel first (time to block matters), the store right after, before any
         // block is reported. A crash in between is healed by `adopt` at the next start.
         let targets: Vec<Target> = todo.iter().map(|t| t.1.clone()).collect();
-        // None of them held now (no active record, never applied): backends may add
-        // without refreshing, which is far cheaper for a large batch.
-        let all_new = todo
-            .iter()
-            .all(|t| t.2.as_ref().is_none_or(|r| r.lifted) && !self.applied.contains_key(&t.1.net));
+        // None of them held now (no active record): backends may add without refreshing,
+        // which is far cheaper for a large batch. (One another process lifted in the
+        // store and the kernel still holds keeps its old kernel timeout until the next
+        // tick applies that change and refreshes it.)
+        let all_new = todo.iter().all(|t| t.2.as_ref().is_none_or(|r| r.lifted));
         let mut held: Vec<Vec<&'static str>> = vec![Vec::new(); targets.len()];
         let mut errors: Vec<Vec<String>> = vec![Vec::new(); targets.len()];
         if !targets.is_empty() {
@@ -658,8 +654,6 @@ impl Blocklist {
                 }));
                 continue;
             }
-            let expires = t.timeout.map(|d| now + d.as_secs());
-            self.applied.insert(t.net, expires);
             // decisions from elsewhere are summed up by their source, not one line each,
             // and are not ours to share
             if rated {
@@ -710,7 +704,6 @@ impl Blocklist {
                 errs.push(text);
             }
         }
-        self.applied.remove(net);
         errs
     }
 
@@ -795,7 +788,6 @@ impl Blocklist {
         if let Err(e) = self.store.clear() {
             errs.push(format!("block store: {}", crate::respond::chain(&e)));
         }
-        self.applied.clear();
         (n, errs)
     }
 
@@ -836,7 +828,6 @@ impl Blocklist {
                 }
             }
         }
-        self.applied = self.store.active().map(|r| (r.net, r.expires)).collect();
         (targets.len(), errs)
     }
 
@@ -887,30 +878,34 @@ impl Blocklist {
             added: Vec::new(),
         };
         match self.store.refresh() {
-            Ok(true) => {
-                let active: HashMap<Net, Option<u64>> =
-                    self.store.active().map(|r| (r.net, r.expires)).collect();
-                let gone: Vec<Net> = self
-                    .applied
-                    .keys()
-                    .filter(|n| !active.contains_key(n))
-                    .copied()
-                    .collect();
-                for n in gone {
-                    self.unapply(&n);
-                    ch.lifted.push(n.addr());
+            Ok(_) => {
+                // what another process (the CLI, a merged foreign file) changed: blocks
+                // now active are applied (the never-block rules hold for them too), the
+                // rest lifted; both are idempotent in every backend
+                let mut new: Vec<Target> = Vec::new();
+                for net in self.store.take_changed() {
+                    let active = self
+                        .store
+                        .get(&net)
+                        .filter(|r| !r.lifted)
+                        .map(|r| r.expires);
+                    match active {
+                        Some(expires) if self.protection(&net).is_none() => new.push(Target {
+                            net,
+                            timeout: remaining(expires, now),
+                            reason: Reason::default(),
+                        }),
+                        Some(_) => {}
+                        None => {
+                            self.unapply(&net);
+                            ch.lifted.push(net.addr());
+                        }
+                    }
                 }
-                // Blocks from elsewhere obey the never-block rules too.
-                let new: Vec<Target> = active
-                    .iter()
-                    .filter(|(n, e)| self.applied.get(n) != Some(e) && self.protection(n).is_none())
-                    .map(|(n, e)| Target {
-                        net: *n,
-                        timeout: remaining(*e, now),
-                        reason: Reason::default(),
-                    })
-                    .collect();
                 for bi in 0..self.backends.len() {
+                    if new.is_empty() {
+                        break;
+                    }
                     let nets_ok = self.backends[bi].holds_networks();
                     let new: Vec<Target> = new
                         .iter()
@@ -923,9 +918,7 @@ impl Blocklist {
                     }
                 }
                 ch.added.extend(new.iter().map(|t| t.net.addr()));
-                self.applied = active;
             }
-            Ok(false) => {}
             Err(e) => self
                 .log
                 .error(format!("block store: {}", crate::respond::chain(&e))),

@@ -77,6 +77,10 @@ struct State {
 }
 
 impl State {
+    fn active_nets(&self) -> impl Iterator<Item = Net> + '_ {
+        self.records.values().filter(|r| !r.lifted).map(|r| r.net)
+    }
+
     /// Applies one journal entry; returns whether anything changed.
     fn apply(&mut self, entry: Entry) -> bool {
         match entry {
@@ -124,6 +128,9 @@ pub struct Store {
     generation: u64,
     /// Warnings gathered since the last `take_warnings`.
     warnings: Vec<String>,
+    /// Nets whose record another process changed (read back by `catch_up`, a reload,
+    /// or a foreign file merged) since the last `take_changed`.
+    changed: Vec<Net>,
 }
 
 impl Store {
@@ -168,6 +175,7 @@ impl Store {
             state: loaded.state,
             generation: 0,
             warnings,
+            changed: Vec::new(),
         };
         // No compaction here: opening to read (`portsentry list`) must not rewrite the
         // file; the next change compacts when it is due.
@@ -291,6 +299,15 @@ impl Store {
         Ok(())
     }
 
+    /// The nets whose record another process changed since the last call (each once):
+    /// what a daemon must apply or lift after a `refresh`.
+    pub fn take_changed(&mut self) -> Vec<Net> {
+        let mut v = std::mem::take(&mut self.changed);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Picks up changes another process (the CLI vs the daemon) made since the last read;
     /// returns true if anything changed.
     pub fn refresh(&mut self) -> Result<bool, StoreError> {
@@ -369,6 +386,10 @@ impl Store {
         }
         let mut changed = false;
         for entry in parsed.entries.into_iter().chain(last) {
+            match &entry {
+                Entry::Put(r) => self.changed.push(r.net),
+                Entry::Clear => self.changed.extend(self.state.active_nets()),
+            }
             changed |= self.state.apply(entry);
             self.generation += 1;
         }
@@ -419,6 +440,7 @@ impl Store {
                 for r in records {
                     let ours_active = self.state.records.get(&r.net).is_some_and(|m| !m.lifted);
                     if !r.lifted && !ours_active {
+                        self.changed.push(r.net);
                         self.state.apply(Entry::Put(r));
                         taken += 1;
                     }
@@ -442,6 +464,19 @@ impl Store {
         let (mut file, id) = open_journal(&self.path)?;
         let loaded = load(&self.path, &mut file, &mut self.warnings)?;
         let changed = loaded.state.records != self.state.records;
+        if changed {
+            let key = |r: &Record| (r.lifted, r.expires);
+            for (net, new) in &loaded.state.records {
+                if self.state.records.get(net).map(key) != Some(key(new)) {
+                    self.changed.push(*net);
+                }
+            }
+            for (net, old) in &self.state.records {
+                if !old.lifted && !loaded.state.records.contains_key(net) {
+                    self.changed.push(*net);
+                }
+            }
+        }
         self.file = file;
         self.id = id;
         self.offset = loaded.offset;

@@ -635,3 +635,40 @@ fn a_replaced_store_is_merged_into_memory_and_kept_aside() {
         .is_symlink());
     assert_eq!(open(&path).active_len(), 2);
 }
+
+/// What another process changed is reported net by net (the daemon applies or lifts
+/// exactly those), through appends, a flush and a compaction alike; our own changes are
+/// not.
+#[test]
+fn changes_by_another_process_are_named_net_by_net() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let mut daemon = open(&path);
+    let mut cli = open(&path);
+    daemon.put(rec("198.18.0.1")).unwrap();
+    daemon.put(rec("198.18.0.2")).unwrap();
+    assert!(daemon.take_changed().is_empty());
+    cli.refresh().unwrap();
+    cli.take_changed();
+    cli.lift(&net("198.18.0.1")).unwrap();
+    cli.put(rec("198.18.0.3")).unwrap();
+    cli.put(rec("198.18.0.3")).unwrap();
+    daemon.refresh().unwrap();
+    assert_eq!(
+        daemon.take_changed(),
+        [net("198.18.0.1"), net("198.18.0.3")]
+    );
+    // a compaction by the other process: only what differs
+    cli.put(rec("198.18.0.4")).unwrap();
+    cli.compact_at(NOW).unwrap();
+    daemon.refresh().unwrap();
+    assert_eq!(daemon.take_changed(), [net("198.18.0.4")]);
+    // a flush names every block that was active
+    cli.clear().unwrap();
+    daemon.refresh().unwrap();
+    assert_eq!(
+        daemon.take_changed(),
+        [net("198.18.0.2"), net("198.18.0.3"), net("198.18.0.4")]
+    );
+    assert_eq!(daemon.active_len(), 0);
+}

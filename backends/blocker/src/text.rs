@@ -15,12 +15,19 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// Distinct texts kept for sharing; later ones are not shared.
 pub const POOL_MAX: usize = 4096;
 
-/// An immutable string; clones share it.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Text(Arc<str>);
+/// An immutable string; clones share it. One pointer wide (a record holds several).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Text(Arc<String>);
 
-fn pool() -> &'static Mutex<HashSet<Arc<str>>> {
-    static POOL: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+impl std::hash::Hash for Text {
+    /// As the `str` it holds, so the pool can be searched with a `&str`.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+fn pool() -> &'static Mutex<HashSet<Text>> {
+    static POOL: OnceLock<Mutex<HashSet<Text>>> = OnceLock::new();
     POOL.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
@@ -31,18 +38,18 @@ impl Text {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(a) = pool.get(s) {
-            return Text(a.clone());
+        if let Some(t) = pool.get(s) {
+            return t.clone();
         }
-        let a: Arc<str> = Arc::from(s);
+        let t = Text(Arc::new(s.to_string()));
         if pool.len() < POOL_MAX {
-            pool.insert(a.clone());
+            pool.insert(t.clone());
         }
-        Text(a)
+        t
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -103,25 +110,25 @@ impl fmt::Debug for Text {
 
 impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Text {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for Text {
     fn eq(&self, other: &String) -> bool {
-        *self.0 == **other
+        self.as_str() == other.as_str()
     }
 }
 
 impl PartialEq<Text> for &str {
     fn eq(&self, other: &Text) -> bool {
-        *self == &*other.0
+        *self == other.as_str()
     }
 }
 
@@ -152,5 +159,6 @@ mod tests {
         assert_eq!(format!("{a:?}"), "\"TCP SYN/Normal scan\"");
         assert_eq!(Text::default(), "");
         assert!(a.starts_with("TCP"));
+        assert_eq!(std::mem::size_of::<Text>(), std::mem::size_of::<usize>());
     }
 }
