@@ -574,3 +574,66 @@ fn an_address_added_while_running_is_watched() {
         )
     );
 }
+
+/// Issue #17 item 8: a flood of scan events (100 000 SYNs from the scanner to every port,
+/// as fast as hping3 sends them) writes a bounded history: the 65 536-line burst, then at
+/// most LOG_RATE_LIMIT lines a second, and says how many it held back. Every event is
+/// still handled: the lines written plus those held back account for what was seen.
+#[test]
+fn a_flood_of_events_writes_a_bounded_history() {
+    if !is_root("a_flood_of_events_writes_a_bounded_history") {
+        return;
+    }
+    let bed = Bed::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(
+        dir.path(),
+        "TCP_PORTS=\"1-65535\"\nBLOCK_TCP=\"0\"\nBLOCK_UDP=\"0\"\nLOG_RATE_LIMIT=\"1000\"\n",
+    );
+    let d = bed.daemon(&["-c", &conf, "-m", "raw"]);
+    let sent: u64 = 100_000;
+    let start = std::time::Instant::now();
+    let o = bed.exec(
+        &bed.scanner,
+        &[
+            "hping3", "-q", "-S", "-p", "++1", "-i", "u5", "-c", "100000", TARGET4,
+        ],
+        Duration::from_secs(60),
+    );
+    let took = start.elapsed();
+    assert!(o.status.code().is_some(), "hping3: {o:?}");
+    // every event is handled before the daemon stops (the flood summary comes at the
+    // next line or at shutdown)
+    d.wait_for("the burst", Duration::from_secs(20), |l| l.len() > 65_536);
+    std::thread::sleep(Duration::from_millis(2000));
+    let all = d.lines.clone();
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0));
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = all.lock().unwrap().clone();
+    let held: u64 = lines
+        .iter()
+        .filter_map(|x| x.strip_prefix("adminalert: flood: "))
+        .filter_map(|x| x.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let history = std::fs::read_to_string(dir.path().join("history")).unwrap();
+    let written = history.lines().count() as u64;
+    let logged = lines
+        .iter()
+        .filter(|x| x.starts_with("Scan from: [198.18.0.1]"))
+        .count() as u64;
+    eprintln!(
+        "flood: {sent} SYNs in {took:?}; {written} history lines, {logged} log lines, {held} held back"
+    );
+    // the burst, then at most 1000 a second (plus one second of slack)
+    let cap = 65_536 + 1000 * (took.as_secs() + 5);
+    assert!(written >= 65_536 && written <= cap, "{written} > {cap}");
+    assert_eq!(logged, written, "the log and the history are capped alike");
+    assert!(held > 0);
+    // nothing lost from the count: what was written and held back is what was seen
+    // (the capture may miss a few of a flood this fast, never more than a tenth)
+    assert!(
+        written + held <= sent && written + held >= sent * 9 / 10,
+        "{written} + {held} of {sent}"
+    );
+}
