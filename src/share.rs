@@ -145,7 +145,7 @@ pub fn start(cfg: &Config, pipe: &Arc<Pipeline>, log: &Arc<Logger>) -> Option<Sh
     }
     pipe.executor().blocklist()?;
     let agent = format!("portsentry/{}", env!("CARGO_PKG_VERSION"));
-    let lapi = match Lapi::new(url, HTTP_TIMEOUT, &agent) {
+    let lapi = match Lapi::with_ca(url, HTTP_TIMEOUT, &agent, c.ca_pem.as_deref()) {
         Ok(l) => l,
         Err(e) => {
             log.error(format!("adminalert: crowdsec: {e}; not sharing blocks"));

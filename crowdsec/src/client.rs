@@ -26,7 +26,11 @@ pub enum LapiError {
     /// The configured URL cannot be used.
     #[error("CrowdSec LAPI URL {url:?}: {why}")]
     Url { url: String, why: String },
-    /// No answer: connection refused, timeout, a broken connection.
+    /// The CA certificates given for an https LAPI cannot be used.
+    #[error("CA certificates for {url}: {why}")]
+    Ca { url: String, why: String },
+    /// No answer: connection refused, timeout, a broken connection, a certificate the
+    /// client does not trust.
     #[error("{what} {url}: no answer")]
     Transport {
         what: &'static str,
@@ -66,6 +70,31 @@ impl LapiError {
     }
 }
 
+/// TLS settings trusting exactly the certificates in `pem`.
+#[cfg(feature = "tls")]
+fn tls_config(url: &str, pem: &[u8]) -> Result<ureq::tls::TlsConfig, LapiError> {
+    let err = |why: String| LapiError::Ca {
+        url: url.to_string(),
+        why,
+    };
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(err(format!("not PEM: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(err(
+            "no certificate (-----BEGIN CERTIFICATE-----) in it".into()
+        ));
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+        .build())
+}
+
 /// A LAPI at one URL.
 #[derive(Debug, Clone)]
 pub struct Lapi {
@@ -83,6 +112,18 @@ impl Lapi {
     /// allowed); each call gives up after `timeout`. `agent` names us to the LAPI
     /// (`portsentry/0.1.0`; `cscli bouncers list` shows it).
     pub fn new(url: &str, timeout: Duration, agent: &str) -> Result<Lapi, LapiError> {
+        Lapi::with_ca(url, timeout, agent, None)
+    }
+
+    /// As [`Lapi::new`], trusting for an https LAPI the certificates in `ca_pem` (PEM;
+    /// a LAPI with its own CA or a self-signed certificate) instead of the Mozilla roots
+    /// built in. Needs the `tls` feature.
+    pub fn with_ca(
+        url: &str,
+        timeout: Duration,
+        agent: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Lapi, LapiError> {
         let err = |why: &str| LapiError::Url {
             url: url.to_string(),
             why: why.to_string(),
@@ -106,12 +147,23 @@ impl Lapi {
                 "must be scheme://host[:port], as in http://127.0.0.1:8080",
             ));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
-            .user_agent(agent)
-            .build()
-            .into();
+            .user_agent(agent);
+        #[cfg(feature = "tls")]
+        let builder = match ca_pem {
+            None => builder,
+            Some(pem) => builder.tls_config(tls_config(url, pem)?),
+        };
+        #[cfg(not(feature = "tls"))]
+        if ca_pem.is_some() {
+            return Err(LapiError::Ca {
+                url: url.to_string(),
+                why: "portsentry is built without the crowdsec `tls` feature".into(),
+            });
+        }
+        let agent: ureq::Agent = builder.build().into();
         Ok(Lapi {
             base: base.to_string(),
             agent,

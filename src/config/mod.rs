@@ -296,6 +296,7 @@ pub const KEYS: &[&str] = &[
     "CROWDSEC_MACHINE_PASSWORD_FILE",
     "CROWDSEC_POLL_INTERVAL",
     "CROWDSEC_CREDENTIALS_FILE",
+    "CROWDSEC_CA_FILE",
 ];
 
 /// A credential: never shown (Debug, check-config) beyond whether it is set.
@@ -323,6 +324,9 @@ pub struct Crowdsec {
     pub machine_password_file: Option<PathBuf>,
     /// cscli's credentials file the machine came from (`CROWDSEC_CREDENTIALS_FILE`).
     pub credentials_file: Option<PathBuf>,
+    /// The certificates an https LAPI is checked against (`CROWDSEC_CA_FILE`), as read.
+    pub ca_file: Option<PathBuf>,
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Crowdsec {
@@ -439,6 +443,8 @@ impl Config {
                 bouncer_key_file: None,
                 machine_password_file: None,
                 credentials_file: None,
+                ca_file: None,
+                ca_pem: None,
             },
             lines: HashMap::new(),
             warnings: Vec::new(),
@@ -789,6 +795,20 @@ impl Config {
                 self.crowdsec.machine_password = Some(password);
                 self.crowdsec.credentials_file = Some(PathBuf::from(value.trim()));
             }
+            "CROWDSEC_CA_FILE" => {
+                let path = value.trim();
+                let pem = crate::fsutil::read_regular(Path::new(path))
+                    .map_err(|e| self.key_err(line, key, format!("cannot read {path}: {e}")))?;
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(self.key_err(
+                        line,
+                        key,
+                        format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+                    ));
+                }
+                self.crowdsec.ca_file = Some(PathBuf::from(path));
+                self.crowdsec.ca_pem = Some(pem);
+            }
             "CROWDSEC_POLL_INTERVAL" => {
                 let d = parse_duration(value)
                     .map_err(|p| self.key_err(line, key, p))?
@@ -970,6 +990,32 @@ impl Config {
             };
             let line = self.line_of(key);
             return Err(self.key_err(line, key, "needs CROWDSEC_LAPI_URL"));
+        }
+        if let Some(url) = &c.url {
+            if c.ca_pem.is_some() && !url.starts_with("https://") {
+                let line = self.line_of("CROWDSEC_CA_FILE");
+                return Err(self.key_err(
+                    line,
+                    "CROWDSEC_CA_FILE",
+                    "is only for an https:// CROWDSEC_LAPI_URL",
+                ));
+            }
+            // the client as the daemon will make it: the URL, TLS in this build, the CA
+            if let Err(e) = portsentry_crowdsec::Lapi::with_ca(
+                url,
+                Duration::from_secs(1),
+                "portsentry",
+                c.ca_pem.as_deref(),
+            ) {
+                let key = match e {
+                    portsentry_crowdsec::LapiError::Ca { .. } => "CROWDSEC_CA_FILE",
+                    _ => "CROWDSEC_LAPI_URL",
+                };
+                let line = self
+                    .line_of(key)
+                    .max(self.line_of("CROWDSEC_CREDENTIALS_FILE"));
+                return Err(self.key_err(line, key, e.to_string()));
+            }
         }
         if c.url.is_some() && !c.enabled() {
             let line = self.line_of("CROWDSEC_LAPI_URL");
@@ -1202,6 +1248,14 @@ impl Config {
                     .as_ref()
                     .map(|p| p.display().to_string())),
             ),
+            (
+                "CROWDSEC_CA_FILE",
+                opt(self
+                    .crowdsec
+                    .ca_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())),
+            ),
         ]
     }
 }
@@ -1431,6 +1485,12 @@ mod tests {
         let key_file = dir.path().join("key").display().to_string();
         let pw_file = dir.path().join("pw").display().to_string();
         let creds_file = dir.path().join("creds.yaml").display().to_string();
+        let ca_file = dir.path().join("ca.pem").display().to_string();
+        std::fs::write(
+            &ca_file,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
         std::fs::write(
             &creds_file,
             "url: http://198.18.77.9:8080/\nlogin: fw1\npassword: pw\n",
@@ -1504,6 +1564,7 @@ mod tests {
             ("CROWDSEC_MACHINE_PASSWORD_FILE", &pw_file, &pw_file),
             ("CROWDSEC_POLL_INTERVAL", "2s", "2s"),
             ("CROWDSEC_CREDENTIALS_FILE", &creds_file, &creds_file),
+            ("CROWDSEC_CA_FILE", &ca_file, &ca_file),
         ];
         assert_eq!(values.len(), KEYS.len());
         let text: String = values
@@ -1647,5 +1708,41 @@ mod crowdsec_tests {
         std::fs::write(&creds, "url: h:1\nlogin: a\npassword: b\n").unwrap();
         let e = parse(&base).unwrap_err().to_string();
         assert!(e.contains("is not an http:// or https:// URL"), "{e}");
+    }
+
+    #[test]
+    fn ca_file_is_checked_the_way_the_daemon_uses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let conf = |url: &str| {
+            format!(
+                "TCP_PORTS=\"1\"\nBLOCK_BACKEND=\"hosts-deny\"\nCROWDSEC_LAPI_URL=\"{url}\"\nCROWDSEC_BOUNCER_KEY=\"k\"\nCROWDSEC_CA_FILE=\"{}\"\n",
+                ca.display()
+            )
+        };
+        std::fs::write(&ca, "not a certificate\n").unwrap();
+        let e = parse(&conf("https://198.18.77.2:8443"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.conf:5: CROWDSEC_CA_FILE") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = parse(&conf("https://198.18.77.2:8443"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.conf:5: CROWDSEC_CA_FILE"), "{e}");
+        let e = parse(&conf("http://198.18.77.2:8080"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.conf:5: CROWDSEC_CA_FILE") && e.contains("only for an https://"),
+            "{e}"
+        );
     }
 }

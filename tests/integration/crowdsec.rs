@@ -52,6 +52,29 @@ impl Lapi {
         lapi
     }
 
+    /// A LAPI serving https with `cert` and `key` (PEM files).
+    fn start_tls(ns: &str, listen: &str, cert: &Path, key: &Path) -> Lapi {
+        let lapi = Lapi {
+            url: format!("https://{listen}"),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let o = Command::new(lapi_script())
+            .arg("start")
+            .arg(lapi.dir.path())
+            .args([ns, listen])
+            .env("LAPI_TLS_CERT", cert)
+            .env("LAPI_TLS_KEY", key)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "lapi start (tls): {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        lapi
+    }
+
     /// `lapi start` in this LAPI's directory (a first start, or again after `stop`).
     fn launch(&self, ns: &str, listen: &str) {
         let o = Command::new(lapi_script())
@@ -516,4 +539,119 @@ fn a_wrong_key_or_garbage_applies_nothing() {
         })
     });
     assert!(set4(&a.target).is_empty());
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl in `dir`:
+/// (CA certificate, server certificate, server key).
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |f: &str| dir.join(f);
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let s = |x: &PathBuf| x.display().to_string();
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &s(&p("ca.key")),
+        "-out",
+        &s(&p("ca.pem")),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=portsentry test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &s(&p("lapi.key")),
+        "-out",
+        &s(&p("lapi.csr")),
+        "-subj",
+        "/CN=lapi",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&p("lapi.csr")),
+        "-CA",
+        &s(&p("ca.pem")),
+        "-CAkey",
+        &s(&p("ca.key")),
+        "-CAcreateserial",
+        "-out",
+        &s(&p("lapi.pem")),
+        "-days",
+        "2",
+        "-extfile",
+        &s(&p("ext")),
+    ]);
+    (p("ca.pem"), p("lapi.pem"), p("lapi.key"))
+}
+
+/// An https LAPI: decisions arrive when CROWDSEC_CA_FILE names its CA, and without it
+/// the certificate is refused with a clear line and nothing is applied.
+#[test]
+fn https_lapi_with_its_own_ca() {
+    if !can_run("https_lapi_with_its_own_ca") {
+        return;
+    }
+    let a = Bed::new();
+    let pki = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(pki.path());
+    let lapi = Lapi::start_tls(&a.target, "127.0.0.1:8443", &cert, &key);
+    let bouncer = lapi.bouncer("tls-host");
+    lapi.cscli(&["decisions", "add", "-i", "198.18.50.7", "-d", "1h"]);
+    let dir = tempfile::tempdir().unwrap();
+    let c = conf(
+        dir.path(),
+        "t",
+        &lapi.url,
+        &format!(
+            "CROWDSEC_BOUNCER_KEY=\"{bouncer}\"\nCROWDSEC_CA_FILE=\"{}\"\n",
+            ca.display()
+        ),
+    );
+    let d = a.daemon(&["-c", &c]);
+    wait_until("the decision over https", Duration::from_secs(8), || {
+        set4(&a.target).iter().any(|e| e.0 == "198.18.50.7")
+    });
+    drop(d);
+    // the same LAPI without its CA: refused, said so, nothing applied
+    lapi.cscli(&["decisions", "add", "-i", "198.18.50.8", "-d", "1h"]);
+    let c = conf(
+        dir.path(),
+        "u",
+        &lapi.url,
+        &format!("CROWDSEC_BOUNCER_KEY=\"{bouncer}\"\n"),
+    );
+    let d = a.daemon(&["-c", &c]);
+    d.wait_for("the untrusted certificate", Duration::from_secs(10), |l| {
+        l.iter().any(|x| {
+            x.starts_with("adminalert: crowdsec: pulling decisions failed: decisions stream https://127.0.0.1:8443/v1/decisions/stream: no answer")
+                && x.to_lowercase().contains("certificate")
+        })
+    });
+    assert!(!set4(&a.target).iter().any(|e| e.0 == "198.18.50.8"));
 }
