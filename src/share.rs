@@ -26,7 +26,7 @@ use portsentry_crowdsec::{alert_json, Ban, Decision, Lapi, LapiError, Report};
 use serde::{Deserialize, Serialize};
 
 use crate::blocklist::{unix_now, Changes, Lasting, Request};
-use crate::config::Config;
+use crate::config::{Config, DecisionFilter};
 use crate::logging::Logger;
 use crate::pipeline::{lock, Pipeline};
 use crate::store::Record;
@@ -172,9 +172,18 @@ pub fn start(cfg: &Config, pipe: &Arc<Pipeline>, log: &Arc<Logger>) -> Option<Sh
             state.clone(),
         );
         let interval = c.poll_interval;
+        let filter = c.filter.clone();
         std::thread::Builder::new()
             .name("crowdsec-pull".into())
-            .spawn(move || pull_loop(&lapi, &key, interval, &pipe, &log, &stop, &state))
+            .spawn(move || {
+                let pull = Pull {
+                    lapi,
+                    key,
+                    filter,
+                    interval,
+                };
+                pull_loop(&pull, &pipe, &log, &stop, &state)
+            })
             .ok()?;
         sides.push("pull (bouncer)");
     }
@@ -279,15 +288,22 @@ impl Health {
     }
 }
 
-fn pull_loop(
-    lapi: &Lapi,
-    key: &str,
+/// What the bouncer side reads, and how often.
+struct Pull {
+    lapi: Lapi,
+    key: String,
+    filter: DecisionFilter,
     interval: Duration,
-    pipe: &Pipeline,
-    log: &Logger,
-    stop: &AtomicBool,
-    state: &State,
-) {
+}
+
+fn pull_loop(pull: &Pull, pipe: &Pipeline, log: &Logger, stop: &AtomicBool, state: &State) {
+    let Pull {
+        lapi,
+        key,
+        filter,
+        interval,
+    } = pull;
+    let interval = *interval;
     let mut startup = true;
     let mut health = Health {
         side: "pulling decisions",
@@ -309,7 +325,7 @@ fn pull_loop(
             } else {
                 new += 1;
             }
-            plan.take(del, &d, now);
+            plan.take(del, &d, now, filter);
             if plan.bans.len() >= APPLY_SLICE {
                 apply(&mut plan, pipe, log, &mut tally);
             }
@@ -358,12 +374,14 @@ struct Plan {
     /// Decisions we cannot use: the first few, and how many in all.
     bad: Vec<String>,
     bad_count: usize,
+    /// Bans left out by the CROWDSEC_ORIGINS / _SCENARIOS_* filter.
+    filtered: usize,
 }
 
 impl Plan {
     /// Takes one decision of an answer (pure): a deletion with the time it happened, a
     /// ban with the time it has left, or what is wrong with it.
-    fn take(&mut self, deleted: bool, d: &Decision, now: u64) {
+    fn take(&mut self, deleted: bool, d: &Decision, now: u64, filter: &DecisionFilter) {
         match (deleted, d.ban()) {
             (true, Ok(Ban { net, .. })) => {
                 let ago = portsentry_crowdsec::parse_go(&d.duration)
@@ -379,9 +397,16 @@ impl Plan {
                     origin,
                     scenario,
                 }),
-            ) => self
-                .bans
-                .push((net, left, format!("{FROM_LAPI}{origin} {scenario}").into())),
+            ) if filter.admits(&origin, &scenario) => {
+                self.bans
+                    .push((net, left, format!("{FROM_LAPI}{origin} {scenario}").into()))
+            }
+            (
+                false,
+                Ok(Ban {
+                    remaining: Some(_), ..
+                }),
+            ) => self.filtered += 1,
             // expired on the way
             (false, Ok(_)) => {}
             (_, Err(e)) => {
@@ -399,10 +424,10 @@ impl Plan {
 fn plan(stream: Stream, now: u64) -> Plan {
     let mut p = Plan::default();
     for d in &stream.deleted {
-        p.take(true, d, now);
+        p.take(true, d, now, &DecisionFilter::default());
     }
     for d in &stream.new {
-        p.take(false, d, now);
+        p.take(false, d, now, &DecisionFilter::default());
     }
     p
 }
@@ -516,9 +541,13 @@ fn report(p: &Plan, tally: &Tally, startup: bool, log: &Logger) {
     if tally.asked > APPLY_SLICE {
         crate::sys::trim_heap();
     }
-    if startup && tally.asked > 0 {
+    if startup && tally.asked + p.filtered > 0 {
+        let left_out = match p.filtered {
+            0 => String::new(),
+            n => format!(" ({n} more left out by the CROWDSEC_ORIGINS/_SCENARIOS_* filter)"),
+        };
         log.notice(format!(
-            "adminalert: crowdsec: applied {} of {} decisions from the LAPI at start",
+            "adminalert: crowdsec: applied {} of {} decisions from the LAPI at start{left_out}",
             tally.applied, tally.asked
         ));
     }
@@ -767,6 +796,55 @@ mod tests {
         assert_eq!(p.bans[1].0.to_string(), "198.18.9.0/24");
         assert_eq!(p.bad.len(), 2, "{:?}", p.bad);
         assert_eq!(p.bad_count, 2);
+    }
+
+    #[test]
+    fn the_filter_leaves_out_bans_by_origin_and_scenario() {
+        let mut ssh = d(1, "1h", "Ip", "198.18.5.1", "ban");
+        ssh.origin = "crowdsec".into();
+        ssh.scenario = "crowdsecurity/ssh-bf".into();
+        let mut http = d(2, "1h", "Ip", "198.18.5.2", "ban");
+        http.origin = "crowdsec".into();
+        http.scenario = "crowdsecurity/http-probing".into();
+        let manual = d(3, "1h", "Ip", "198.18.5.3", "ban");
+        let gone = d(4, "-1s", "Ip", "198.18.5.4", "ban");
+        let run = |f: &DecisionFilter| {
+            let mut p = Plan::default();
+            for x in [&ssh, &http, &manual] {
+                p.take(false, x, 1000, f);
+            }
+            p.take(true, &gone, 1000, f);
+            let bans: Vec<String> = p.bans.iter().map(|b| b.0.to_string()).collect();
+            (bans, p.filtered, p.lifts.len())
+        };
+        let all = DecisionFilter::default();
+        assert_eq!(
+            run(&all),
+            (
+                vec![
+                    "198.18.5.1".into(),
+                    "198.18.5.2".into(),
+                    "198.18.5.3".into()
+                ],
+                0,
+                1
+            )
+        );
+        let origins = DecisionFilter {
+            origins: vec!["crowdsec".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&origins),
+            (vec!["198.18.5.1".into(), "198.18.5.2".into()], 1, 1)
+        );
+        let scen = DecisionFilter {
+            containing: vec!["crowdsecurity/".into()],
+            not_containing: vec!["http".into()],
+            ..Default::default()
+        };
+        // deletions are never filtered: they only lift what was applied
+        assert_eq!(run(&scen), (vec!["198.18.5.1".into()], 2, 1));
     }
 
     #[test]

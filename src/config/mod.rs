@@ -297,6 +297,9 @@ pub const KEYS: &[&str] = &[
     "CROWDSEC_POLL_INTERVAL",
     "CROWDSEC_CREDENTIALS_FILE",
     "CROWDSEC_CA_FILE",
+    "CROWDSEC_ORIGINS",
+    "CROWDSEC_SCENARIOS_CONTAINING",
+    "CROWDSEC_SCENARIOS_NOT_CONTAINING",
 ];
 
 /// A credential: never shown (Debug, check-config) beyond whether it is set.
@@ -327,6 +330,43 @@ pub struct Crowdsec {
     /// The certificates an https LAPI is checked against (`CROWDSEC_CA_FILE`), as read.
     pub ca_file: Option<PathBuf>,
     pub ca_pem: Option<Vec<u8>>,
+    /// Which pulled decisions are applied (empty = no condition).
+    pub filter: DecisionFilter,
+}
+
+/// Which decisions from the LAPI are applied: an origin in `origins` (when any are
+/// given), a scenario containing one of `containing` (when any are given) and none of
+/// `not_containing`. Deletions are not filtered (they only lift what was applied).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecisionFilter {
+    pub origins: Vec<String>,
+    pub containing: Vec<String>,
+    pub not_containing: Vec<String>,
+}
+
+impl DecisionFilter {
+    pub fn admits(&self, origin: &str, scenario: &str) -> bool {
+        (self.origins.is_empty() || self.origins.iter().any(|o| o == origin))
+            && (self.containing.is_empty()
+                || self
+                    .containing
+                    .iter()
+                    .any(|c| scenario.contains(c.as_str())))
+            && !self
+                .not_containing
+                .iter()
+                .any(|c| scenario.contains(c.as_str()))
+    }
+}
+
+/// A comma-separated list with the blanks around each item removed; empty items dropped.
+fn word_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 impl Crowdsec {
@@ -445,6 +485,7 @@ impl Config {
                 credentials_file: None,
                 ca_file: None,
                 ca_pem: None,
+                filter: DecisionFilter::default(),
             },
             lines: HashMap::new(),
             warnings: Vec::new(),
@@ -794,6 +835,11 @@ impl Config {
                 self.crowdsec.machine_id = Some(login);
                 self.crowdsec.machine_password = Some(password);
                 self.crowdsec.credentials_file = Some(PathBuf::from(value.trim()));
+            }
+            "CROWDSEC_ORIGINS" => self.crowdsec.filter.origins = word_list(value),
+            "CROWDSEC_SCENARIOS_CONTAINING" => self.crowdsec.filter.containing = word_list(value),
+            "CROWDSEC_SCENARIOS_NOT_CONTAINING" => {
+                self.crowdsec.filter.not_containing = word_list(value)
             }
             "CROWDSEC_CA_FILE" => {
                 let path = value.trim();
@@ -1256,6 +1302,15 @@ impl Config {
                     .as_ref()
                     .map(|p| p.display().to_string())),
             ),
+            ("CROWDSEC_ORIGINS", self.crowdsec.filter.origins.join(",")),
+            (
+                "CROWDSEC_SCENARIOS_CONTAINING",
+                self.crowdsec.filter.containing.join(","),
+            ),
+            (
+                "CROWDSEC_SCENARIOS_NOT_CONTAINING",
+                self.crowdsec.filter.not_containing.join(","),
+            ),
         ]
     }
 }
@@ -1565,6 +1620,13 @@ mod tests {
             ("CROWDSEC_POLL_INTERVAL", "2s", "2s"),
             ("CROWDSEC_CREDENTIALS_FILE", &creds_file, &creds_file),
             ("CROWDSEC_CA_FILE", &ca_file, &ca_file),
+            ("CROWDSEC_ORIGINS", "crowdsec, cscli", "crowdsec,cscli"),
+            ("CROWDSEC_SCENARIOS_CONTAINING", "ssh,http", "ssh,http"),
+            (
+                "CROWDSEC_SCENARIOS_NOT_CONTAINING",
+                "http-probing",
+                "http-probing",
+            ),
         ];
         assert_eq!(values.len(), KEYS.len());
         let text: String = values

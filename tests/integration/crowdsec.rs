@@ -613,8 +613,8 @@ fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// An https LAPI: decisions arrive when CROWDSEC_CA_FILE names its CA, and without it
 /// the certificate is refused with a clear line and nothing is applied.
 #[test]
-fn https_lapi_with_its_own_ca() {
-    if !can_run("https_lapi_with_its_own_ca") {
+fn https_lapi_with_its_own_ca_and_an_origin_filter() {
+    if !can_run("https_lapi_with_its_own_ca_and_an_origin_filter") {
         return;
     }
     let a = Bed::new();
@@ -651,6 +651,24 @@ fn https_lapi_with_its_own_ca() {
         l.iter().any(|x| {
             x.starts_with("adminalert: crowdsec: pulling decisions failed: decisions stream https://127.0.0.1:8443/v1/decisions/stream: no answer")
                 && x.to_lowercase().contains("certificate")
+        })
+    });
+    assert!(!set4(&a.target).iter().any(|e| e.0 == "198.18.50.8"));
+    drop(d);
+    // with the CA, but only decisions of origin "crowdsec": cscli's two are left out
+    let c = conf(
+        dir.path(),
+        "f",
+        &lapi.url,
+        &format!(
+            "CROWDSEC_BOUNCER_KEY=\"{bouncer}\"\nCROWDSEC_CA_FILE=\"{}\"\nCROWDSEC_ORIGINS=\"crowdsec\"\n",
+            ca.display()
+        ),
+    );
+    let d = a.daemon(&["-c", &c]);
+    d.wait_for("the filtered start", Duration::from_secs(10), |l| {
+        l.iter().any(|x| {
+            x == "adminalert: crowdsec: applied 0 of 0 decisions from the LAPI at start (2 more left out by the CROWDSEC_ORIGINS/_SCENARIOS_* filter)"
         })
     });
     assert!(!set4(&a.target).iter().any(|e| e.0 == "198.18.50.8"));
