@@ -9,6 +9,8 @@ Topology (namespaces made here and deleted at the end, even on failure): csbS (s
 -- csbB (host B, 198.19.1.2/30). A pushes (watcher), B pulls (bouncer) every 1 s.
 
 Measures, printed as RESULT lines:
+  - lapi_stream: the LAPI alone serving the startup stream of DECISIONS decisions to a
+    client that only reads it (what no bouncer can go below);
   - startup: B's first pull of DECISIONS decisions loaded beforehand with
     `cscli decisions import`: seconds from B's start to its "applied N of M decisions"
     line, and B's VmHWM then;
@@ -151,6 +153,16 @@ def main():
         conf_b = os.path.join(work, "b/p.conf")
         with open(conf_b, "w") as f:
             f.write(common + f'BLOCK_STATE_FILE="{work}/b/blocks"\nCROWDSEC_BOUNCER_KEY="{key}"\n')
+        if n:
+            # the LAPI's own share of a start: serving the whole startup stream to a
+            # client that only reads it (the same bouncer key; startup=true is stateless)
+            fetch = ("import time,urllib.request as u\n"
+                     "r=u.Request('http://198.19.1.1:8080/v1/decisions/stream?startup=true',"
+                     "headers={'X-Api-Key':'%s'})\n"
+                     "t=time.monotonic();b=u.urlopen(r,timeout=120).read()\n"
+                     "print(len(b),time.monotonic()-t)\n" % key)
+            out = sh("ip", "netns", "exec", "csbB", "python3", "-c", fetch).stdout.split()
+            print(f"RESULT crowdsec lapi_stream decisions={n} bytes={out[0]} seconds={float(out[1]):.3f}")
         la, lb = [], []
         procs.append(daemon("csbA", binary, conf_a, la))
         wait_line(la, lambda l: l == "Portsentry is now active and listening.", 30)
