@@ -59,6 +59,14 @@ fn elements(bed: &Bed, set: &str) -> Vec<SetElem> {
     nft_elements(&bed.target, set).expect("nft list set")
 }
 
+/// One SYN scan of port 1 from the scanner, and the daemon's block line for it.
+fn scan_until_blocked(bed: &Bed, d: &Daemon) {
+    bed.nmap(&["-sS", "-p", "1", TARGET4]);
+    d.wait_for("block", Duration::from_secs(10), |l| {
+        l.iter().any(|x| x.contains("has been blocked via nft"))
+    });
+}
+
 fn nft_conf(dir: &std::path::Path, extra: &str) -> String {
     config(
         dir,
@@ -183,10 +191,7 @@ fn kill_9_and_restart_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
     let d = bed.daemon(&["-c", &conf]);
-    bed.nmap(&["-sS", "-p", "1", TARGET4]);
-    d.wait_for("block", Duration::from_secs(10), |l| {
-        l.iter().any(|x| x.contains("has been blocked via nft"))
-    });
+    scan_until_blocked(&bed, &d);
     drop(d); // SIGKILL
              // the kernel forgets too (a reboot, a flush): the store must bring it back
     bed.exec(
@@ -462,10 +467,7 @@ fn a_deleted_or_replaced_store_lifts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
     let d = bed.daemon(&["-c", &conf]);
-    bed.nmap(&["-sS", "-p", "1", TARGET4]);
-    d.wait_for("block", Duration::from_secs(10), |l| {
-        l.iter().any(|x| x.contains("has been blocked via nft"))
-    });
+    scan_until_blocked(&bed, &d);
     let store = dir.path().join("blocks");
     // a store copied from elsewhere (another block, none of ours) moved into place
     let copy = dir.path().join("copy");
@@ -519,10 +521,7 @@ fn cli_changes_take_effect_in_the_running_daemon() {
     let _svc = Service::start(&bed);
     let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
     let d = bed.daemon(&["-c", &conf]);
-    bed.nmap(&["-sS", "-p", "1", TARGET4]);
-    d.wait_for("block", Duration::from_secs(10), |l| {
-        l.iter().any(|x| x.contains("has been blocked via nft"))
-    });
+    scan_until_blocked(&bed, &d);
     let cli = |args: &[&str]| {
         let mut a = vec![
             crate::util::bin().to_str().unwrap().to_string(),
@@ -974,10 +973,7 @@ fn tampering_with_our_table_is_repaired() {
     let _svc = Service::start(&bed);
     let conf = nft_conf(dir.path(), "BLOCK_TIMEOUT=\"1h\"\n");
     let d = bed.daemon(&["-c", &conf]);
-    bed.nmap(&["-sS", "-p", "1", TARGET4]);
-    d.wait_for("block", Duration::from_secs(10), |l| {
-        l.iter().any(|x| x.contains("has been blocked via nft"))
-    });
+    scan_until_blocked(&bed, &d);
     assert!(!connects(&bed, TARGET4));
     for tamper in [
         &["flush", "chain", "inet", "portsentry", "input"][..],

@@ -544,70 +544,36 @@ fn a_wrong_key_or_garbage_applies_nothing() {
 /// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl in `dir`:
 /// (CA certificate, server certificate, server key).
 fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let p = |f: &str| dir.join(f);
-    let run = |args: &[&str]| {
-        let o = Command::new("openssl").args(args).output().unwrap();
+    let run = |cmd: String| {
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let o = Command::new("openssl").args(&args).output().unwrap();
         assert!(
             o.status.success(),
-            "openssl {args:?}: {}",
+            "openssl {cmd}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
     };
-    let s = |x: &PathBuf| x.display().to_string();
     std::fs::write(
-        p("ext"),
+        dir.join("ext"),
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &s(&p("ca.key")),
-        "-out",
-        &s(&p("ca.pem")),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=portsentry test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &s(&p("lapi.key")),
-        "-out",
-        &s(&p("lapi.csr")),
-        "-subj",
-        "/CN=lapi",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&p("lapi.csr")),
-        "-CA",
-        &s(&p("ca.pem")),
-        "-CAkey",
-        &s(&p("ca.key")),
-        "-CAcreateserial",
-        "-out",
-        &s(&p("lapi.pem")),
-        "-days",
-        "2",
-        "-extfile",
-        &s(&p("ext")),
-    ]);
-    (p("ca.pem"), p("lapi.pem"), p("lapi.key"))
+    let d = dir.display();
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    run(format!(
+        "req -x509 {ec} -keyout {d}/ca.key -out {d}/ca.pem -days 2 -subj /CN=portsentry-test-CA"
+    ));
+    run(format!(
+        "req {ec} -keyout {d}/lapi.key -out {d}/lapi.csr -subj /CN=lapi"
+    ));
+    run(format!(
+        "x509 -req -in {d}/lapi.csr -CA {d}/ca.pem -CAkey {d}/ca.key -CAcreateserial -out {d}/lapi.pem -days 2 -extfile {d}/ext"
+    ));
+    (
+        dir.join("ca.pem"),
+        dir.join("lapi.pem"),
+        dir.join("lapi.key"),
+    )
 }
 
 /// An https LAPI: decisions arrive when CROWDSEC_CA_FILE names its CA, and without it

@@ -612,22 +612,13 @@ mod tests {
         }
     }
 
-    const H4: SetRef = SetRef {
-        family: Family::V4,
-        prefix: 32,
-    };
-    const H6: SetRef = SetRef {
-        family: Family::V6,
-        prefix: 128,
-    };
-    const N4_24: SetRef = SetRef {
-        family: Family::V4,
-        prefix: 24,
-    };
-    const N6_64: SetRef = SetRef {
-        family: Family::V6,
-        prefix: 64,
-    };
+    const fn set(family: Family, prefix: u8) -> SetRef {
+        SetRef { family, prefix }
+    }
+    const H4: SetRef = set(Family::V4, 32);
+    const H6: SetRef = set(Family::V6, 128);
+    const N4_24: SetRef = set(Family::V4, 24);
+    const N6_64: SetRef = set(Family::V6, 64);
 
     #[test]
     fn set_names_ids_and_masks() {
