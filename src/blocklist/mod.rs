@@ -40,9 +40,6 @@ use crate::store::{timeout_for, Record, Store, StoreError};
 pub use backends::{make_backends, BuildError};
 pub use clock::{unix_now, Clock, ManualClock, SystemClock};
 
-/// How often backends are asked whether our objects vanished or were changed by someone
-/// else, in seconds (nft answers from its change notifications: cheap).
-const VANISH_CHECK_SECS: u64 = 1;
 /// How often a cap is logged at most, in seconds.
 const CAP_LOG_SECS: u64 = 10;
 /// After a backend failed, how long until the next reconcile retries it, in seconds.
@@ -259,7 +256,6 @@ pub struct Blocklist {
     /// (second, new blocks in it) for BLOCK_RATE.
     rate_window: (u64, u32),
     cap_logged: Option<u64>,
-    vanish_checked: u64,
     /// Failures per backend since start.
     failures: BTreeMap<&'static str, u64>,
     /// A backend failed since the last reconcile: the next tick after RETRY_SECS
@@ -284,7 +280,6 @@ impl Blocklist {
         ignore: IgnoreList,
         log: Arc<Logger>,
     ) -> Blocklist {
-        let now = clock.now();
         Blocklist {
             store,
             backends,
@@ -295,7 +290,6 @@ impl Blocklist {
             log,
             rate_window: (0, 0),
             cap_logged: None,
-            vanish_checked: now,
             failures: BTreeMap::new(),
             retry_due: None,
             notify: None,
@@ -926,8 +920,8 @@ impl Blocklist {
         for w in self.store.take_warnings() {
             self.log.error(w);
         }
-        if now >= self.vanish_checked + VANISH_CHECK_SECS {
-            self.vanish_checked = now;
+        // at every tick: nft answers from its change notifications, so this is cheap
+        {
             let mut lost = false;
             for bi in 0..self.backends.len() {
                 let res = self.backends[bi].vanished();
