@@ -326,7 +326,7 @@ fn pull_loop(pull: &Pull, pipe: &Pipeline, log: &Logger, stop: &AtomicBool, stat
                 new += 1;
             }
             plan.take(del, &d, now, filter);
-            if plan.bans.len() >= APPLY_SLICE {
+            if plan.bans.len() >= APPLY_SLICE || plan.lifts.len() >= APPLY_SLICE {
                 apply(&mut plan, pipe, log, &mut tally);
             }
         });
