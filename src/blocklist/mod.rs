@@ -804,13 +804,44 @@ impl Blocklist {
     /// Makes every backend hold exactly the store's active blocks, one transaction per
     /// backend (start, `reapply`, after a vanish). Returns how many and the errors.
     pub fn reapply(&mut self) -> (usize, Vec<String>) {
+        self.reapply_logged(true)
+    }
+
+    /// What differs in backend `bi` from what it must hold: its own problems (a missing
+    /// table, chain, rule or set) and fewer entries than the unexpired stored blocks
+    /// applied to it.
+    fn damage(&mut self, bi: usize, now: u64) -> Vec<String> {
+        let mut out = match self.backends[bi].problems() {
+            Ok(p) => p,
+            Err(e) => vec![describe(&e)],
+        };
+        if out.is_empty() && self.backends[bi].holds_list() {
+            let name = self.backends[bi].name();
+            let stored = self
+                .store
+                .active()
+                .filter(|r| r.expires.is_none_or(|e| e > now) && r.backends.contains(name))
+                .count();
+            match self.backends[bi].list() {
+                Ok(held) if held.len() < stored => {
+                    out.push(format!("{} of the {stored} stored blocks held", held.len()))
+                }
+                Ok(_) => {}
+                Err(e) => out.push(describe(&e)),
+            }
+        }
+        out
+    }
+
+    /// [`Blocklist::reapply`], with or without its `Reasserted` line.
+    fn reapply_logged(&mut self, log: bool) -> (usize, Vec<String>) {
         let now = self.clock.now();
         let targets = self.active_targets(now);
         let mut errs = Vec::new();
         for bi in 0..self.backends.len() {
             let res = self.backends[bi].replace_all(&targets);
             match res {
-                Ok(()) if !targets.is_empty() => self.log.notice(Line::Reasserted {
+                Ok(()) if log && !targets.is_empty() => self.log.notice(Line::Reasserted {
                     count: targets.len(),
                     how: self.backends[bi].name(),
                 }),
@@ -923,14 +954,22 @@ impl Blocklist {
         // at every tick: nft answers from its change notifications, so this is cheap
         {
             let mut lost = false;
+            let mut said = false;
             for bi in 0..self.backends.len() {
                 let res = self.backends[bi].vanished();
                 match res {
                     Ok(true) => {
-                        self.log.error(format!(
-                            "adminalert: the {} objects vanished (firewall flushed or reloaded); restoring them",
-                            self.backends[bi].name()
-                        ));
+                        // what is wrong, said once; a change that left everything in
+                        // place (another process of ours, the CLI) is re-asserted quietly
+                        let damage = self.damage(bi, now);
+                        if !damage.is_empty() {
+                            said = true;
+                            self.log.error(format!(
+                                "adminalert: the {} objects were changed by someone else ({}); restoring them",
+                                self.backends[bi].name(),
+                                damage.join("; ")
+                            ));
+                        }
                         let init = self.backends[bi].init();
                         match init {
                             Ok(()) => lost = true,
@@ -948,7 +987,7 @@ impl Blocklist {
                 }
             }
             if lost {
-                self.reapply();
+                self.reapply_logged(said);
             }
         }
         // A backend that failed is retried: every backend made to hold the store again.

@@ -280,7 +280,8 @@ fn flush_ruleset_is_repaired_and_user_tables_untouched() {
         Duration::from_secs(5),
     );
     d.wait_for("restore", Duration::from_secs(10), |l| {
-        l.iter().any(|x| x.contains("objects vanished"))
+        l.iter()
+            .any(|x| x.contains("objects were changed by someone else"))
     });
     let start = Instant::now();
     loop {
@@ -1014,9 +1015,25 @@ fn tampering_with_our_table_is_repaired() {
         eprintln!("nft {tamper:?} repaired within {:?}", start.elapsed());
         assert!(!connects(&bed, TARGET4), "after nft {tamper:?}");
     }
-    assert!(d.has_line(
-        "adminalert: the nft objects vanished (firewall flushed or reloaded); restoring them"
-    ));
+    // each repair said once, with what was found
+    for what in [
+        "chain input has lost rules (0 of 2)",
+        "0 of the 1 stored blocks held",
+    ] {
+        assert!(
+            d.has_line(&format!(
+                "adminalert: the nft objects were changed by someone else ({what}); restoring them"
+            )),
+            "{what}: {:?}",
+            d.snapshot()
+        );
+    }
+    let said = d
+        .snapshot()
+        .iter()
+        .filter(|l| l.contains("changed by someone else"))
+        .count();
+    assert_eq!(said, 3, "{:?}", d.snapshot());
 }
 
 /// `Name:\tvalue` from a /proc status file.
