@@ -58,31 +58,22 @@ impl Lapi {
             url: format!("https://{listen}"),
             dir: tempfile::tempdir().unwrap(),
         };
-        let o = Command::new(lapi_script())
-            .arg("start")
-            .arg(lapi.dir.path())
-            .args([ns, listen])
-            .env("LAPI_TLS_CERT", cert)
-            .env("LAPI_TLS_KEY", key)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "lapi start (tls): {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        lapi.launch_with(ns, listen, Some((cert, key)));
         lapi
     }
 
     /// `lapi start` in this LAPI's directory (a first start, or again after `stop`).
     fn launch(&self, ns: &str, listen: &str) {
-        let o = Command::new(lapi_script())
-            .arg("start")
-            .arg(self.dir.path())
-            .args([ns, listen])
-            .output()
-            .unwrap();
+        self.launch_with(ns, listen, None);
+    }
+
+    fn launch_with(&self, ns: &str, listen: &str, tls: Option<(&Path, &Path)>) {
+        let mut c = Command::new(lapi_script());
+        c.arg("start").arg(self.dir.path()).args([ns, listen]);
+        if let Some((cert, key)) = tls {
+            c.env("LAPI_TLS_CERT", cert).env("LAPI_TLS_KEY", key);
+        }
+        let o = c.output().unwrap();
         assert!(
             o.status.success(),
             "lapi start: {}{}",
