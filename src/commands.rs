@@ -1100,13 +1100,10 @@ fn probe(
         };
         let mut degraded = Vec::new();
         if let Ok(Some(n)) = held {
-            match be.problems() {
-                Ok(p) => degraded.extend(p),
-                Err(e) => degraded.push(render(&e)),
-            }
             let stored = unexpired.stored_in(be.name());
-            if be.holds_list() && n < stored {
-                degraded.push(format!("holds {n} of the {stored} stored blocks"));
+            match crate::blocklist::damage(be.as_mut(), n, stored) {
+                Ok(d) => degraded = d,
+                Err(e) => degraded.push(render(&e)),
             }
         }
         out.push(Probe {

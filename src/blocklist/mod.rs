@@ -160,6 +160,18 @@ pub fn describe(e: &BlockError) -> String {
     format!("{e}: {}", e.source)
 }
 
+/// What differs in `be` from what it must hold, one line each: its own problems (a
+/// missing table, chain, rule or set), and fewer than the `stored` blocks it must hold
+/// when it holds `held` (for a backend that can list). `status` and the tick's tamper
+/// repair say the same.
+pub fn damage(be: &mut dyn Blocker, held: usize, stored: usize) -> Result<Vec<String>, BlockError> {
+    let mut out = be.problems()?;
+    if be.holds_list() && held < stored {
+        out.push(format!("holds {held} of the {stored} stored blocks"));
+    }
+    Ok(out)
+}
+
 fn remaining(expires: Option<u64>, now: u64) -> Option<Duration> {
     expires.map(|e| Duration::from_secs(e.saturating_sub(now).max(1)))
 }
@@ -807,30 +819,22 @@ impl Blocklist {
         self.reapply_logged(true)
     }
 
-    /// What differs in backend `bi` from what it must hold: its own problems (a missing
-    /// table, chain, rule or set) and fewer entries than the unexpired stored blocks
-    /// applied to it.
+    /// What differs in backend `bi` from what it must hold (see [`damage`]), counting the
+    /// unexpired stored blocks applied to it.
     fn damage(&mut self, bi: usize, now: u64) -> Vec<String> {
-        let mut out = match self.backends[bi].problems() {
-            Ok(p) => p,
-            Err(e) => vec![describe(&e)],
-        };
-        if out.is_empty() && self.backends[bi].holds_list() {
-            let name = self.backends[bi].name();
-            let stored = self
-                .store
-                .active()
-                .filter(|r| r.expires.is_none_or(|e| e > now) && r.backends.contains(name))
-                .count();
-            match self.backends[bi].list() {
-                Ok(held) if held.len() < stored => {
-                    out.push(format!("{} of the {stored} stored blocks held", held.len()))
-                }
-                Ok(_) => {}
-                Err(e) => out.push(describe(&e)),
+        let name = self.backends[bi].name();
+        let stored = self
+            .store
+            .active()
+            .filter(|r| r.expires.is_none_or(|e| e > now) && r.backends.contains(name))
+            .count();
+        let be = &mut self.backends[bi];
+        match be.list() {
+            Ok(held) => {
+                damage(be.as_mut(), held.len(), stored).unwrap_or_else(|e| vec![describe(&e)])
             }
+            Err(e) => vec![describe(&e)],
         }
-        out
     }
 
     /// [`Blocklist::reapply`], with or without its `Reasserted` line.

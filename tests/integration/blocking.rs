@@ -1018,7 +1018,7 @@ fn tampering_with_our_table_is_repaired() {
     // each repair said once, with what was found
     for what in [
         "chain input has lost rules (0 of 2)",
-        "0 of the 1 stored blocks held",
+        "holds 0 of the 1 stored blocks",
     ] {
         assert!(
             d.has_line(&format!(
