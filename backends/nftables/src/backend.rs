@@ -298,22 +298,11 @@ impl Nftables {
     /// those later ones may be missing between the batches.
     pub fn apply_replace(&mut self, targets: &[Target]) -> Result<(), NftError> {
         let existing: Vec<SetRef> = self.refresh_net_sets()?.iter().copied().collect();
-        let mut chunks = targets.chunks(MAX_BATCH_TARGETS);
-        let first = chunks.next().unwrap_or(&[]);
-        // the sets of networks the later chunks need are created with the first
-        let missing: Vec<SetRef> = plan::sets_of(targets)
-            .into_iter()
-            .filter(|s| !s.is_hosts() && !existing.contains(s))
-            .collect();
-        let mut p = plan::plan_create_sets(&self.opts, &missing);
-        p.msgs
-            .extend(plan::plan_replace_elems(&plan::elems(first), Some(&existing)).msgs);
-        self.apply(&p)?;
-        if let Some(k) = &mut self.net_sets {
-            k.extend(missing);
+        for p in plan::plan_replace(&self.opts, targets, &existing, MAX_BATCH_TARGETS) {
+            self.apply(&p)?;
         }
-        for chunk in chunks {
-            self.apply(&plan::plan_replace_elems(&plan::elems(chunk), None))?;
+        if let Some(k) = &mut self.net_sets {
+            k.extend(plan::sets_of(targets).into_iter().filter(|s| !s.is_hosts()));
         }
         Ok(())
     }

@@ -407,7 +407,7 @@ mod tests {
         ];
         let e = encode(
             "portsentry",
-            &plan_replace(&Options::default(), &targets, &[]),
+            &plan_replace(&Options::default(), &targets, &[], usize::MAX)[0],
         );
         let new = libc::NFT_MSG_NEWSETELEM as u16;
         let del = libc::NFT_MSG_DELSETELEM as u16;
@@ -460,7 +460,7 @@ mod tests {
         let size = |e: &Encoded| e.pages().iter().map(|p| p.len()).sum::<usize>();
         let replace = encode(
             "portsentry",
-            &plan_replace(&Options::default(), &targets, &[]),
+            &plan_replace(&Options::default(), &targets, &[], usize::MAX)[0],
         );
         let block = encode("portsentry", &plan_block(&targets));
         assert!(

@@ -523,16 +523,28 @@ pub fn plan_add(targets: &[Target]) -> Plan {
 }
 
 /// Replace: the sets hold exactly the targets afterwards (deduplicated, the last timeout
-/// wins); `existing` are the sets of networks there now (all are emptied).
-pub fn plan_replace(opts: &Options, targets: &[Target], existing: &[SetRef]) -> Plan {
+/// wins); `existing` are the sets of networks there now (all are emptied). In batches of
+/// at most `batch` targets: the first creates every set of networks a target needs and
+/// empties every set; the later ones only add, so their targets may be missing between
+/// the batches.
+pub fn plan_replace(
+    opts: &Options,
+    targets: &[Target],
+    existing: &[SetRef],
+    batch: usize,
+) -> Vec<Plan> {
     let missing: Vec<SetRef> = sets_of(targets)
         .into_iter()
         .filter(|s| !existing.contains(s))
         .collect();
-    let mut p = plan_create_sets(opts, &missing);
-    p.msgs
-        .extend(plan_replace_elems(&elems(targets), Some(existing)).msgs);
-    p
+    let mut chunks = targets.chunks(batch.max(1));
+    let mut first = plan_create_sets(opts, &missing);
+    first
+        .msgs
+        .extend(plan_replace_elems(&elems(chunks.next().unwrap_or(&[])), Some(existing)).msgs);
+    let mut out = vec![first];
+    out.extend(chunks.map(|c| plan_replace_elems(&elems(c), None)));
+    out
 }
 
 // nft -f: add table inet portsentry; add set inet portsentry blocked4 { type ipv4_addr; flags timeout; }; (blocked6 alike); flush set inet portsentry blocked4; flush set inet portsentry blocked6; add element inet portsentry blocked4 { 198.18.0.1 timeout 3600000ms, ... }; (blocked6 alike)
@@ -881,7 +893,7 @@ mod tests {
             t("fd00:5e5e:1::/64", Some(9)),
         ];
         let opts = Options::default();
-        let p = plan_replace(&opts, &targets, &[N4_24]);
+        let p = plan_replace(&opts, &targets, &[N4_24], 100).remove(0);
         assert_eq!(
             p.msgs,
             vec![
@@ -908,8 +920,27 @@ mod tests {
     }
 
     #[test]
+    fn replace_in_batches_creates_every_set_first_and_later_batches_only_add() {
+        let targets = [t("198.18.0.1", None), t("198.18.7.0/24", Some(5))];
+        let plans = plan_replace(&Options::default(), &targets, &[], 1);
+        assert_eq!(plans.len(), 2);
+        // the /24 is in the second batch; its set and rule come with the first
+        assert!(plans[0].msgs.contains(&Msg::AddSet(N4_24)));
+        assert!(plans[0].msgs.contains(&Msg::AddRule(Hook::Input, N4_24)));
+        assert!(plans[0].msgs.contains(&Msg::FlushSet(H4)));
+        assert!(!plans[1]
+            .msgs
+            .iter()
+            .any(|m| matches!(m, Msg::FlushSet(_) | Msg::AddRule(..))));
+        assert_eq!(
+            plans[1].msgs.last(),
+            Some(&Msg::AddElems(N4_24, vec![e("198.18.7.0/24", Some(5_000))]))
+        );
+    }
+
+    #[test]
     fn replace_with_nothing_empties_every_set() {
-        let p = plan_replace(&Options::default(), &[], &[]);
+        let p = plan_replace(&Options::default(), &[], &[], 100).remove(0);
         assert_eq!(
             p.msgs,
             vec![
