@@ -441,9 +441,8 @@ struct Tally {
     first_refusal: Option<String>,
 }
 
-/// Applies the lifts and bans taken so far through the blocklist (each slice of
-/// [`APPLY_SLICE`] bans one batch per backend) and empties them from `p`; its `bad`
-/// decisions stay for [`report`].
+/// Applies the lifts and bans taken so far through the blocklist (one batch per
+/// backend) and empties them from `p`; its `bad` decisions stay for [`report`].
 fn apply(p: &mut Plan, pipe: &Pipeline, log: &Logger, tally: &mut Tally) {
     let lifts = std::mem::take(&mut p.lifts);
     let bans = std::mem::take(&mut p.bans);
@@ -470,48 +469,43 @@ fn apply(p: &mut Plan, pipe: &Pipeline, log: &Logger, tally: &mut Tally) {
                 }
             }
         }
-        let mut slice: Vec<Request> = Vec::with_capacity(APPLY_SLICE.min(bans.len()));
-        let mut bans = bans.into_iter().peekable();
-        while bans.peek().is_some() {
-            // (a net twice in one answer needs no set: the first is in the store by the
-            // time the second is looked at, and only a longer one is applied again)
-            for (net, left, scan) in bans.by_ref() {
+        // at most APPLY_SLICE bans (the pull applies as soon as it has that many): one
+        // batch per backend. A net twice in one answer is one block (the blocklist
+        // merges a group's duplicates), and in a later slice it is in the store already,
+        // applied again only if longer.
+        let reqs: Vec<Request> = bans
+            .into_iter()
+            .filter(|(net, left, _)| {
                 let until = now + left.as_secs();
-                let skip = b.store().get(&net).is_some_and(|r| {
+                !b.store().get(net).is_some_and(|r| {
                     // our own block (perhaps coming back from the LAPI), or one already
                     // held at least as long
                     !r.lifted && (!from_lapi(r) || r.expires.is_none_or(|e| e >= until))
-                });
-                if skip {
-                    continue;
+                })
+            })
+            .map(|(net, left, scan)| Request {
+                net,
+                widen: false,
+                reason: Reason {
+                    protocol: Text::default(),
+                    port: 0,
+                    scan,
+                },
+                duration: Lasting::Fixed(Some(left)),
+            })
+            .collect();
+        tally.asked += reqs.len();
+        for r in b.block_many_shared(reqs) {
+            match r {
+                Ok(placed) => {
+                    tally.applied += 1;
+                    ch.added.push(placed.net.addr());
                 }
-                slice.push(Request {
-                    net,
-                    widen: false,
-                    reason: Reason {
-                        protocol: Text::default(),
-                        port: 0,
-                        scan,
-                    },
-                    duration: Lasting::Fixed(Some(left)),
-                });
-                if slice.len() == APPLY_SLICE {
-                    break;
-                }
-            }
-            tally.asked += slice.len();
-            for r in b.block_many_shared(std::mem::take(&mut slice)) {
-                match r {
-                    Ok(placed) => {
-                        tally.applied += 1;
-                        ch.added.push(placed.net.addr());
-                    }
-                    // logged by the blocklist, one line each, as for a scan
-                    Err(crate::blocklist::Refusal::Protected { .. }) => {}
-                    Err(other) => {
-                        tally.refused += 1;
-                        tally.first_refusal.get_or_insert_with(|| other.to_string());
-                    }
+                // logged by the blocklist, one line each, as for a scan
+                Err(crate::blocklist::Refusal::Protected { .. }) => {}
+                Err(other) => {
+                    tally.refused += 1;
+                    tally.first_refusal.get_or_insert_with(|| other.to_string());
                 }
             }
         }
