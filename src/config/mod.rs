@@ -154,7 +154,7 @@ impl fmt::Display for BackendName {
 /// Parses `NAME[,NAME...]`, checking each name exists on this OS.
 pub fn parse_backends(s: &str) -> Result<Vec<BackendName>, String> {
     let mut out = Vec::new();
-    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in words(s) {
         let b = BackendName::ALL
             .into_iter()
             .find(|b| b.as_str() == name)
@@ -359,14 +359,14 @@ impl DecisionFilter {
     }
 }
 
-/// A comma-separated list with the blanks around each item removed; empty items dropped.
+/// The items of a comma-separated list, blanks around each removed, empty ones dropped.
+fn words(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|w| !w.is_empty())
+}
+
+/// [`words`], owned.
 fn word_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    words(value).map(str::to_string).collect()
 }
 
 impl Crowdsec {
@@ -573,9 +573,16 @@ impl Config {
     }
 
     /// A credential kept in a file of its own: its first line, which must not be empty.
+    /// The whole file a `..._FILE` key names (a regular file), or `path:line` saying why
+    /// it cannot be read.
+    fn key_file(&self, key: &str, value: &str, line: usize) -> Result<Vec<u8>, ConfigError> {
+        let path = value.trim();
+        crate::fsutil::read_regular(Path::new(path))
+            .map_err(|e| self.key_err(line, key, format!("cannot read {path}: {e}")))
+    }
+
     fn secret_file(&self, key: &str, value: &str, line: usize) -> Result<Secret, ConfigError> {
-        let data = crate::fsutil::read_regular(Path::new(value.trim()))
-            .map_err(|e| self.key_err(line, key, format!("cannot read {}: {e}", value.trim())))?;
+        let data = self.key_file(key, value, line)?;
         let text = String::from_utf8_lossy(&data);
         let first = text.lines().next().unwrap_or("").trim();
         if first.is_empty() {
@@ -594,8 +601,7 @@ impl Config {
         line: usize,
     ) -> Result<(Option<String>, String, Secret), ConfigError> {
         let path = value.trim();
-        let data = crate::fsutil::read_regular(Path::new(path))
-            .map_err(|e| self.key_err(line, key, format!("cannot read {path}: {e}")))?;
+        let data = self.key_file(key, value, line)?;
         let text = String::from_utf8_lossy(&data);
         let mut fields: HashMap<&str, String> = HashMap::new();
         for l in text.lines() {
@@ -843,8 +849,7 @@ impl Config {
             }
             "CROWDSEC_CA_FILE" => {
                 let path = value.trim();
-                let pem = crate::fsutil::read_regular(Path::new(path))
-                    .map_err(|e| self.key_err(line, key, format!("cannot read {path}: {e}")))?;
+                let pem = self.key_file(key, value, line)?;
                 if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                     return Err(self.key_err(
                         line,
@@ -873,7 +878,7 @@ impl Config {
             "BLOCK_STATE_FILE" => self.block_state_file = PathBuf::from(value),
             "NFT_HOOKS" => {
                 let mut hooks = Vec::new();
-                for h in value.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                for h in words(value) {
                     let hook = match h {
                         "input" => Hook::Input,
                         "forward" => Hook::Forward,
