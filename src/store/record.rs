@@ -50,10 +50,6 @@ impl Names {
         self.iter().collect::<Vec<_>>().join(sep)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn contains(&self, name: &str) -> bool {
         self.iter().any(|n| n == name)
     }

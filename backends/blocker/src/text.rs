@@ -71,21 +71,9 @@ impl From<String> for Text {
     }
 }
 
-impl From<&String> for Text {
-    fn from(s: &String) -> Text {
-        Text::interned(s)
-    }
-}
-
 impl Deref for Text {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Text {
-    fn as_ref(&self) -> &str {
         &self.0
     }
 }
@@ -108,27 +96,9 @@ impl fmt::Debug for Text {
     }
 }
 
-impl PartialEq<str> for Text {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
 impl PartialEq<&str> for Text {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-impl PartialEq<String> for Text {
-    fn eq(&self, other: &String) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl PartialEq<Text> for &str {
-    fn eq(&self, other: &Text) -> bool {
-        *self == other.as_str()
     }
 }
 
