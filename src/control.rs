@@ -32,7 +32,7 @@ pub fn start_signals(tx: SyncSender<Input>) -> std::io::Result<()> {
 /// is on: twice a second, so a flushed chain or set is put back within a second.
 const TICK: Duration = Duration::from_millis(500);
 
-/// The next input; with `ticking`, runs `tick` once a second in between (an idle
+/// The next input; with `ticking`, runs `tick` every [`TICK`] in between (an idle
 /// daemon without typed blocking sleeps until a packet or a signal arrives). `None` when
 /// every sender is gone.
 pub fn next_input(
