@@ -605,7 +605,30 @@ fn a_flood_of_events_writes_a_bounded_history() {
     // every event is handled before the daemon stops (the flood summary comes at the
     // next line or at shutdown)
     d.wait_for("the burst", Duration::from_secs(20), |l| l.len() > 65_536);
-    std::thread::sleep(Duration::from_millis(2000));
+    // and the rest read: the raw sockets of the target namespace hold nothing
+    let start = std::time::Instant::now();
+    loop {
+        let o = bed.exec(
+            &bed.target,
+            &["cat", "/proc/net/raw"],
+            Duration::from_secs(5),
+        );
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        // sl local rem st tx_queue:rx_queue ...
+        let queued = text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .any(|q| !q.ends_with(":00000000"));
+        if o.status.success() && !queued {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the daemon's socket still holds packets: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let all = d.lines.clone();
     let (code, _) = d.terminate();
     assert_eq!(code, Some(0));
